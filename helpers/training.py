@@ -1,0 +1,157 @@
+"""Training with the Lightning Trainer: CPU-friendly defaults, seeding and a checkpoint cache.
+
+:func:`fit` trains a model, or loads the weights it trained before for the same model, data
+and settings, so re-running a notebook (or grading a batch of them) does not train again.
+The cache lives in ``$PRUNING_CACHE_DIR`` or ``~/.cache/pruning-workbook/checkpoints``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import lightning as L
+import torch
+
+import helpers
+
+CACHE_DIR_ENV = "PRUNING_CACHE_DIR"
+_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+_NOISY_WARNINGS = (".*does not have many workers.*", ".*GPU available but not used.*",
+                   ".*LeafSpec.*", ".*number of training batches.*")
+
+
+def default_cache_dir() -> Path:
+    """Return the checkpoint cache directory (``$PRUNING_CACHE_DIR`` or the user cache)."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "pruning-workbook" / "checkpoints"
+
+
+def in_notebook() -> bool:
+    """Return True inside a Jupyter kernel (progress bars on), False in scripts and tests."""
+    return "ipykernel" in sys.modules
+
+
+@contextmanager
+def quiet_lightning():
+    """Silence Lightning's info logs and its warnings about small CPU data loaders."""
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for pattern in _NOISY_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kwargs) -> L.Trainer:
+    """Build a Lightning Trainer with the course's defaults.
+
+    Defaults: ``accelerator="auto"`` (a GPU when there is one), no logger files, no checkpoint
+    files, deterministic algorithms, progress bar only in notebooks. Any Trainer argument can be
+    overridden through ``trainer_kwargs`` (e.g. ``limit_train_batches=20``).
+
+    Args:
+        num_epochs: ``max_epochs`` of the Trainer.
+        progress: Show the progress bar; ``None`` means "only in a notebook".
+        **trainer_kwargs: Further arguments for :class:`lightning.Trainer`.
+
+    Returns:
+        The Trainer.
+    """
+    if not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    progress = in_notebook() if progress is None else progress
+    options = dict(max_epochs=num_epochs, accelerator="auto", devices=1, logger=False,
+                   enable_checkpointing=False, enable_progress_bar=progress,
+                   enable_model_summary=False, deterministic=True)
+    options.update(trainer_kwargs)
+    return L.Trainer(**options)
+
+
+def cache_path(model: L.LightningModule, dm: L.LightningDataModule, settings: dict,
+               cache_dir: str | Path | None = None) -> Path:
+    """Return the cache file for this model class, its hyperparameters, the data and settings."""
+    key = {"version": helpers.__version__, "model": type(model).__qualname__,
+           "hparams": dict(model.hparams), "architecture": repr(model),
+           "data": dm.cache_key, "settings": settings}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
+    return Path(cache_dir or default_cache_dir()) / f"{type(model).__name__}-{digest[:16]}.pt"
+
+
+def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3, seed: int = 0,
+        cache: bool = True, cache_dir: str | Path | None = None, progress: bool | None = None,
+        **trainer_kwargs) -> L.LightningModule:
+    """Train ``model`` on ``dm`` with the Lightning Trainer, or load it from the cache.
+
+    Seeds everything with ``seed`` first, so a run gives the same weights every time on the
+    same hardware. With ``cache=True`` the trained weights are saved under a key made of the
+    model class, its hyperparameters, the data module and these settings; the next call with
+    the same key loads them instead of training. Pass ``cache=False`` to always train (e.g. to
+    fine-tune a pruned model).
+
+    Args:
+        model: The LightningModule to train (trained in place).
+        dm: The LightningDataModule.
+        num_epochs: Epochs to train.
+        seed: Seed for ``lightning.seed_everything``.
+        cache: Load and save the trained weights in the checkpoint cache.
+        cache_dir: Cache directory; defaults to :func:`default_cache_dir`.
+        progress: Show the progress bar; ``None`` means "only in a notebook".
+        **trainer_kwargs: Further Trainer arguments (they are part of the cache key).
+
+    Returns:
+        The trained model, in eval mode.
+    """
+    L.seed_everything(seed, verbose=False)
+    path = None
+    if cache:
+        settings = {"num_epochs": num_epochs, "seed": seed, "trainer": trainer_kwargs}
+        path = cache_path(model, dm, settings, cache_dir)
+        if path.exists():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            print(f"Loaded trained {type(model).__name__} from the cache ({path.name}).")
+            return model.eval()
+    with quiet_lightning():
+        make_trainer(num_epochs, progress, **trainer_kwargs).fit(model, datamodule=dm)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(path)
+    return model.eval()
+
+
+def evaluate(model: L.LightningModule, dm: L.LightningDataModule, split: str = "test",
+             progress: bool = False) -> float:
+    """Return the accuracy (a fraction in [0, 1]) of ``model`` on a split of ``dm``.
+
+    Runs ``Trainer.test`` (or ``Trainer.validate`` for ``split="val"``); works on pruned
+    models too, since the pruning masks apply in the forward pass.
+
+    Args:
+        model: The model to evaluate.
+        dm: The data module.
+        split: ``"test"`` or ``"val"``.
+        progress: Show the progress bar.
+
+    Returns:
+        The accuracy as a float.
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    with quiet_lightning():
+        trainer = make_trainer(1, progress)
+        run = trainer.test if split == "test" else trainer.validate
+        results = run(model, datamodule=dm, verbose=False)
+    return float(results[0][f"{split}_acc"])

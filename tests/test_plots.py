@@ -1,0 +1,42 @@
+"""Plots render to a file, draw on a given axes, and label what they show."""
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from helpers import plots
+
+MASK = (torch.rand(30, 40, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+
+
+@pytest.mark.parametrize("draw", [
+    lambda ax: plots.weight_histogram(torch.randn(500), torch.randn(500) * MASK.flatten()[:500], ax=ax),
+    lambda ax: plots.mask_heatmap(MASK, ax=ax),
+    lambda ax: plots.mask_heatmap(torch.ones(4, 2, 3, 3), ax=ax),
+    lambda ax: plots.layer_sparsity_bars({"fc1": 0.9, "fc2": 0.5, "fc3": 0.1}, ax=ax),
+    lambda ax: plots.size_bars({"dense": 1_066_000, "sparse (CSR)": 230_000}, ax=ax),
+    lambda ax: plots.tradeoff_curve({"L1": ([0, 0.5, 0.9], [0.97, 0.96, 0.8])},
+                                    sizes=([0, 0.5, 0.9], [1e6, 6e5, 2e5]), ax=ax),
+])
+def test_plot_renders_on_given_axes(draw, tmp_path):
+    fig, ax = plt.subplots()
+    assert draw(ax) is fig
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    fig.savefig(tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 1_000
+    plt.close(fig)
+
+
+def test_plots_make_their_own_figure_without_axes(tmp_path):
+    fig = plots.tradeoff_curve({"a": ([0, 0.5], [0.9, 0.8]), "b": ([0, 0.5], [0.9, 0.85])})
+    assert isinstance(fig, Figure)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]
+    fig.savefig(tmp_path / "curve.png")
+    plt.close(fig)
+
+
+def test_mask_heatmap_title_reports_pruned_fraction():
+    fig = plots.mask_heatmap(torch.tensor([[0.0, 1.0], [0.0, 0.0]]))
+    assert "75.0% pruned" in fig.axes[0].get_title()
+    plt.close(fig)

@@ -1,0 +1,61 @@
+"""Training: real learning on offline MNIST, seeding, the checkpoint cache, evaluation."""
+
+import lightning as L
+import pytest
+import torch
+
+from helpers import models, training
+
+
+def test_lenet_learns_offline_mnist(mnist):
+    model = training.fit(models.LeNet300100(mnist.dims, mnist.num_classes), mnist, num_epochs=2,
+                         cache=False, progress=False)
+    assert training.evaluate(model, mnist) > 0.9, "chance is 0.1"
+
+
+def seeded_lenet(seed: int = 0) -> models.LeNet300100:
+    L.seed_everything(seed, verbose=False)
+    return models.LeNet300100()
+
+
+@pytest.mark.parametrize("seed, same", [(0, True), (1, False)])
+def test_same_seed_same_weights(mnist, seed, same):
+    settings = dict(num_epochs=1, cache=False, progress=False, limit_train_batches=10, limit_val_batches=0)
+    first = training.fit(seeded_lenet(), mnist, **settings)
+    second = training.fit(seeded_lenet(seed), mnist, seed=seed, **settings)
+    assert torch.equal(first.fc1.weight, second.fc1.weight) == same
+
+
+def test_cache_loads_instead_of_training(mnist, tmp_path, capsys):
+    settings = dict(num_epochs=1, cache_dir=tmp_path, progress=False, limit_train_batches=5,
+                    limit_val_batches=0)
+    first = training.fit(models.LeNet300100(), mnist, **settings)
+    assert len(list(tmp_path.glob("LeNet300100-*.pt"))) == 1
+    capsys.readouterr()
+    second = training.fit(models.LeNet300100(), mnist, **settings)
+    assert "Loaded trained LeNet300100 from the cache" in capsys.readouterr().out
+    assert torch.equal(first.fc2.weight, second.fc2.weight)
+
+
+def test_cache_key_depends_on_hyperparameters_data_and_settings(mnist, tmp_path):
+    from helpers import data
+
+    base = training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 1}, tmp_path)
+    assert base == training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 1}, tmp_path)
+    assert base != training.cache_path(models.LeNet300100(lr=0.1), mnist, {"num_epochs": 1}, tmp_path)
+    assert base != training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 2}, tmp_path)
+    other_data = data.MNISTDataModule(source="offline", seed=1)
+    assert base != training.cache_path(models.LeNet300100(), other_data, {"num_epochs": 1}, tmp_path)
+
+
+def test_evaluate_and_trainer_reject_bad_arguments(mnist):
+    with pytest.raises(ValueError, match="split must be 'test' or 'val'"):
+        training.evaluate(models.LeNet300100(), mnist, split="train")
+    with pytest.raises(ValueError, match="num_epochs must be a positive int"):
+        training.make_trainer(0)
+
+
+def test_trainer_defaults_are_cpu_friendly_and_quiet():
+    trainer = training.make_trainer(2, progress=False)
+    assert trainer.max_epochs == 2 and trainer.logger is None
+    assert not trainer.checkpoint_callbacks and trainer.progress_bar_callback is None
