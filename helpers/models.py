@@ -153,7 +153,8 @@ class VGGSmall(Classifier):
         super().__init__(num_classes)
         self.save_hyperparameters()
         if not widths or min(h, w) < 2 ** len(widths):
-            raise ValueError(f"widths {widths!r} need inputs of at least {2 ** len(widths)} pixels, got {h}x{w}")
+            raise ValueError(
+                f"widths {widths!r} need inputs of at least {2 ** len(widths)} pixels, got {h}x{w}")
         layers, in_channels = [], c
         for width in widths:
             layers += [*_conv_bn_relu(in_channels, width), *_conv_bn_relu(width, width), nn.MaxPool2d(2)]
