@@ -184,6 +184,7 @@ class MNISTDataModule(_SplitDataModule):
         self.requested_source = _check_source(source, MNIST_SOURCES)
         self.val_size = _check_positive("val_size", val_size)
         self.source: str | None = None
+        self._announced = False  # the offline fallback is announced (and the download tried) once
         self.transform = transforms.Compose(
             [transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
 
@@ -199,7 +200,7 @@ class MNISTDataModule(_SplitDataModule):
 
     def prepare_data(self) -> None:
         """Download full MNIST unless it is present or the packaged test set was chosen."""
-        if self.requested_source == "offline" or self._full_present():
+        if self.requested_source == "offline" or self._announced or self._full_present():
             return
         error = _try_download(lambda **kw: self._full(**kw), "MNIST")
         if error and self.requested_source == "full":
@@ -207,7 +208,8 @@ class MNISTDataModule(_SplitDataModule):
                 f"full MNIST is not in {self.data_dir} and could not be downloaded ({error}). "
                 "Connect to the internet, put torchvision's MNIST/raw files there, "
                 "or use source='offline' (or 'auto') for the packaged 10,000 test digits.")
-        if error:
+        if error and not self._announced:
+            self._announced = True
             print(f"MNIST: full dataset unavailable ({error}); using the packaged offline "
                   "MNIST test set, 8,000 train / 1,000 val / 1,000 test images.")
 

@@ -55,6 +55,7 @@ def test_auto_falls_back_to_offline_in_one_line(capsys, tmp_path):
     dm = data.MNISTDataModule(data_dir=tmp_path, source="auto")
     dm.prepare_data()
     dm.setup()
+    dm.prepare_data()  # Lightning calls it again for every fit/test: no second announcement
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(lines) == 1 and "packaged offline MNIST" in lines[0] and "8,000 train" in lines[0]
     assert dm.source == "offline"
