@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 venv: $(VENV)/.installed  ## create .venv with the pinned, known-good set
 
 lab: venv  ## main job: JupyterLab on the learner notebooks
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -58,7 +58,9 @@ def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kw
     """Build a Lightning Trainer with the course's defaults.
 
     Defaults: ``accelerator="auto"`` (a GPU when there is one), no logger files, no checkpoint
-    files, deterministic algorithms, progress bar only in notebooks. Any Trainer argument can be
+    files, progress bar only in notebooks, and deterministic algorithms on the CPU (on a GPU
+    some kernels, e.g. max-pooling backward, have no deterministic version, so runs there may
+    differ in the last digits). Any Trainer argument can be
     overridden through ``trainer_kwargs`` (e.g. ``limit_train_batches=20``).
 
     Args:
@@ -74,7 +76,7 @@ def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kw
     progress = in_notebook() if progress is None else progress
     options = dict(max_epochs=num_epochs, accelerator="auto", devices=1, logger=False,
                    enable_checkpointing=False, enable_progress_bar=progress,
-                   enable_model_summary=False, deterministic=True)
+                   enable_model_summary=False, deterministic=not torch.cuda.is_available())
     options.update(trainer_kwargs)
     return L.Trainer(**options)
 
