@@ -184,7 +184,7 @@ class MNISTDataModule(_SplitDataModule):
         self.requested_source = _check_source(source, MNIST_SOURCES)
         self.val_size = _check_positive("val_size", val_size)
         self.source: str | None = None
-        self._announced = False  # the offline fallback is announced (and the download tried) once
+        self._download_error: str | None = None  # why full MNIST could not be had (tried once)
         self.transform = transforms.Compose(
             [transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
 
@@ -199,24 +199,22 @@ class MNISTDataModule(_SplitDataModule):
         return True
 
     def prepare_data(self) -> None:
-        """Download full MNIST unless it is present or the packaged test set was chosen."""
-        if self.requested_source == "offline" or self._announced or self._full_present():
+        """Download full MNIST unless it is present, was tried already, or "offline" was chosen."""
+        if self.requested_source == "offline" or self._download_error or self._full_present():
             return
-        error = _try_download(lambda **kw: self._full(**kw), "MNIST")
-        if error and self.requested_source == "full":
+        self._download_error = _try_download(lambda **kw: self._full(**kw), "MNIST")
+        if self._download_error and self.requested_source == "full":
             raise DatasetUnavailable(
-                f"full MNIST is not in {self.data_dir} and could not be downloaded ({error}). "
-                "Connect to the internet, put torchvision's MNIST/raw files there, "
-                "or use source='offline' (or 'auto') for the packaged 10,000 test digits.")
-        if error and not self._announced:
-            self._announced = True
-            print(f"MNIST: full dataset unavailable ({error}); using the packaged offline "
-                  "MNIST test set, 8,000 train / 1,000 val / 1,000 test images.")
+                f"full MNIST is not in {self.data_dir} and could not be downloaded "
+                f"({self._download_error}). Connect to the internet, put torchvision's MNIST/raw "
+                "files there, or use source='offline' (or 'auto') for the packaged 10,000 test digits.")
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the train/val/test splits (seeded); idempotent."""
+        """Build the train/val/test splits (seeded) once; announce the offline fallback once."""
         if self.train_set is not None:
             return
+        if self.requested_source != "offline":
+            self.prepare_data()  # a no-op when Lightning already called it; raises for "full"
         if self.requested_source != "offline" and self._full_present():
             self.source = "full"
             train_full = self._full(train=True)
@@ -224,8 +222,9 @@ class MNISTDataModule(_SplitDataModule):
             self.train_set, self.val_set = self._split(train_full, sizes)
             self.test_set = self._full(train=False)
             return
-        if self.requested_source == "full":
-            self.prepare_data()  # raises with instructions
+        if self.requested_source == "auto":
+            print(f"MNIST: full dataset unavailable ({self._download_error}); using the packaged "
+                  "offline MNIST test set, 8,000 train / 1,000 val / 1,000 test images.")
         self.source = "offline"
         images, labels = load_packaged_mnist(self.data_dir)
         full = TensorDataset(_normalized_tensors(images, MNIST_MEAN, MNIST_STD), labels)

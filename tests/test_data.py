@@ -51,13 +51,17 @@ def test_offline_split_and_shuffle_are_seeded():
     assert torch.equal(next(iter(a.train_dataloader()))[1], next(iter(b.train_dataloader()))[1])
 
 
-def test_auto_falls_back_to_offline_in_one_line(capsys, tmp_path):
+@pytest.mark.parametrize("prepare_first", [True, False])
+def test_auto_falls_back_to_offline_in_one_line(capsys, tmp_path, prepare_first):
     dm = data.MNISTDataModule(data_dir=tmp_path, source="auto")
-    dm.prepare_data()
+    if prepare_first:
+        dm.prepare_data()
     dm.setup()
-    dm.prepare_data()  # Lightning calls it again for every fit/test: no second announcement
+    dm.prepare_data()  # Lightning calls both again for every fit/test: no second announcement
+    dm.setup()
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert len(lines) == 1 and "packaged offline MNIST" in lines[0] and "8,000 train" in lines[0]
+    assert len(lines) == 1 and "packaged offline MNIST" in lines[0] and "8,000 train" in lines[0], lines
+    assert f"({data.OFFLINE_ENV} is set)" in lines[0], "the line says why"
     assert dm.source == "offline"
 
 
@@ -126,3 +130,13 @@ def test_synthetic_cifar10_is_learnable_not_noise():
     training.fit(model, dm, num_epochs=3, cache=False, progress=False, limit_val_batches=0)
     accuracy = training.evaluate(model, dm)
     assert accuracy > 0.6, f"chance is 0.1, got {accuracy:.3f}"
+
+
+def test_auto_tries_the_download_once_even_when_setup_comes_first(tmp_path, monkeypatch):
+    """Online users must get full MNIST even if setup() runs before Lightning's prepare_data()."""
+    calls = []
+    monkeypatch.setattr(data, "_try_download", lambda make, name: calls.append(name) or "no network")
+    dm = data.MNISTDataModule(data_dir=tmp_path, source="auto")
+    dm.setup()
+    dm.prepare_data()
+    assert calls == ["MNIST"] and dm.source == "offline"
