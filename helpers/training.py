@@ -124,6 +124,7 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             print(f"Loaded trained {type(model).__name__} from the cache ({path.name}).")
             return model.eval()
+    model.train()  # a model from an earlier fit() comes back in eval mode
     with quiet_lightning():
         make_trainer(num_epochs, progress, **trainer_kwargs).fit(model, datamodule=dm)
     if path is not None:

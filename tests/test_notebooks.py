@@ -66,9 +66,13 @@ def test_solution_notebook_runs_and_passes_its_tests(tmp_path, assignment):
 
 @pytest.fixture(scope="session")
 def autograded(course):
-    """Submissions per assignment (solution, blank, each mistake), autograded by nbgrader."""
-    students = {}
-    for assignment in ASSIGNMENTS:
+    """``autograded(assignment)``: submissions (solution, blank, each mistake) graded by nbgrader,
+    once per assignment and only for the assignments a test run asks for."""
+    done = set()
+
+    def grade(assignment: str):
+        if assignment in done:
+            return course
         release = read(course / "notebooks" / assignment / f"{assignment}.ipynb")
         solution = read(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
         subs = {"solution": make_submission(release, solution),
@@ -79,15 +83,18 @@ def autograded(course):
         for student, nb in subs.items():
             write_submission(course, student, assignment, nb)
         run_nbgrader(["autograde", assignment, "--force"], course)
-        students[assignment] = list(subs)
-    return course
+        done.add(assignment)
+        return course
+
+    return grade
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_autograde_solution_full_marks_blank_zero(autograded, assignment):
-    solution = grades(autograded, assignment, "solution")
+    course = autograded(assignment)
+    solution = grades(course, assignment, "solution")
     assert solution and all(score == full for score, full in solution.values()), solution
-    blank = grades(autograded, assignment, "blank")
+    blank = grades(course, assignment, "blank")
     assert all(score == 0 for score, _ in blank.values()), f"a stub scored: {blank}"
 
 
@@ -95,8 +102,9 @@ def test_autograde_solution_full_marks_blank_zero(autograded, assignment):
 def test_each_mistake_loses_exactly_its_exercise(autograded, assignment):
     found = mistakes(assignment)
     assert len(found) >= 3, "at least three realistic mistakes per notebook"
+    course = autograded(assignment)
     for mistake in found:
-        scores = grades(autograded, assignment, mistake["name"])
+        scores = grades(course, assignment, mistake["name"])
         exercise = exercise_of(mistake["cell"])
         lost = {cell for cell, (score, full) in scores.items() if score < full}
         expected = {cell for cell in scores if exercise_of(cell) == exercise}

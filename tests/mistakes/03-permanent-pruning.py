@@ -1,0 +1,54 @@
+"""Realistic wrong answers for 03-permanent-pruning; each must lose exactly its own exercise."""
+
+MISTAKES = [
+    # Only the weight is made permanent: a pruned bias keeps its bias_orig/bias_mask and hook.
+    dict(name="only-weight", cell="ex1-make-permanent", body="""
+for module in model.modules():
+    if hasattr(module, "weight_mask"):
+        prune.remove(module, "weight")
+return model
+"""),
+    # prune.remove on every Linear: raises ValueError for a layer that was never pruned.
+    dict(name="remove-every-linear", cell="ex1-make-permanent", body="""
+for module in model.modules():
+    if isinstance(module, nn.Linear):
+        prune.remove(module, "weight")
+return model
+"""),
+    # prune.remove never called, only the hooks dropped: weight_orig and weight_mask stay and
+    # .weight is a stale plain tensor that no optimizer will ever update.
+    dict(name="hooks-only", cell="ex1-make-permanent", body="""
+for module in model.modules():
+    module._forward_pre_hooks.clear()
+return model
+"""),
+    # weight_orig renamed to weight without the mask: the pruned weights come back.
+    dict(name="orig-as-weight", cell="ex2-plain-state-dict", body="""
+plain = {}
+for key, tensor in state_dict.items():
+    if key.endswith("_mask"):
+        continue
+    plain[key.removesuffix("_orig")] = tensor
+return plain
+"""),
+    # The product is stored, but the masks are kept: strict loading rejects the extra keys.
+    dict(name="keep-masks", cell="ex2-plain-state-dict", body="""
+plain = {}
+for key, tensor in state_dict.items():
+    if key.endswith("_orig"):
+        name = key.removesuffix("_orig")
+        plain[name] = tensor * state_dict[name + "_mask"]
+    else:
+        plain[key] = tensor
+return plain
+"""),
+    # COO instead of CSR.
+    dict(name="coo-not-csr", cell="ex3-to-csr", body="""
+return {key: tensor.to_sparse() if tensor.is_floating_point() and tensor.dim() == 2 else tensor
+        for key, tensor in state_dict.items()}
+"""),
+    # Every tensor converted, 1-D biases included: to_sparse_csr raises for them.
+    dict(name="all-tensors", cell="ex3-to-csr", body="""
+return {key: tensor.to_sparse_csr() for key, tensor in state_dict.items()}
+"""),
+]
