@@ -146,6 +146,17 @@ class _SplitDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
 
+    def _full(self, train: bool, download: bool = False) -> Dataset:
+        raise NotImplementedError  # the torchvision dataset of a subclass
+
+    def _full_present(self) -> bool:
+        """True when torchvision finds the full dataset (train and test) in ``data_dir``."""
+        try:
+            self._full(train=True), self._full(train=False)
+        except RuntimeError:
+            return False
+        return True
+
     def _split(self, dataset: Dataset, sizes: list[int]) -> list[Subset]:
         return random_split(dataset, sizes, generator=torch.Generator().manual_seed(self.seed))
 
@@ -190,13 +201,6 @@ class MNISTDataModule(_SplitDataModule):
 
     def _full(self, train: bool, download: bool = False) -> datasets.MNIST:
         return datasets.MNIST(self.data_dir, train=train, download=download, transform=self.transform)
-
-    def _full_present(self) -> bool:
-        try:
-            self._full(train=True), self._full(train=False)
-        except RuntimeError:
-            return False
-        return True
 
     def prepare_data(self) -> None:
         """Download full MNIST unless it is present, was tried already, or "offline" was chosen."""
@@ -298,13 +302,6 @@ class CIFAR10DataModule(_SplitDataModule):
 
     def _full(self, train: bool, download: bool = False) -> datasets.CIFAR10:
         return datasets.CIFAR10(self.data_dir, train=train, download=download, transform=self.transform)
-
-    def _full_present(self) -> bool:
-        try:
-            self._full(train=True), self._full(train=False)
-        except RuntimeError:
-            return False
-        return True
 
     def prepare_data(self) -> None:
         """Download CIFAR-10 unless it is present or the synthetic stand-in was chosen."""

@@ -42,10 +42,11 @@ def weight_histogram(before: torch.Tensor, after: torch.Tensor | None = None, bi
     fig, ax = _axes(ax, (7, 3.5))
     values = _numpy(before).ravel()
     edges = np.histogram_bin_edges(values, bins=bins)
-    ax.hist(values, bins=edges, alpha=0.6, label=f"before ({np.mean(values == 0):.0%} zero)")
+    ax.hist(values, bins=edges, color="tab:blue", alpha=0.35,
+            label=f"before ({np.mean(values == 0):.0%} zero)")
     if after is not None:
         pruned = _numpy(after).ravel()
-        ax.hist(pruned[pruned != 0], bins=edges, alpha=0.6,
+        ax.hist(pruned[pruned != 0], bins=edges, histtype="step", linewidth=1.8, color="tab:orange",
                 label=f"after, non-zero ({np.mean(pruned == 0):.0%} zero)")
     ax.set(yscale="log", xlabel="weight value", ylabel="count (log scale)", title=title)
     ax.legend()
