@@ -228,7 +228,8 @@ class MNISTDataModule(_SplitDataModule):
             return
         if self.requested_source == "auto":
             print(f"MNIST: full dataset unavailable ({self._download_error}); using the packaged "
-                  "offline MNIST test set, 8,000 train / 1,000 val / 1,000 test images.")
+                  "offline MNIST: the official 10,000-image test set, split into 8,000 train / "
+                  "1,000 val / 1,000 test images.")
         self.source = "offline"
         images, labels = load_packaged_mnist(self.data_dir)
         full = TensorDataset(_normalized_tensors(images, MNIST_MEAN, MNIST_STD), labels)
