@@ -48,5 +48,5 @@ def test_offline_mnist_ships_inside_the_package():
     folder = resources.files("helpers") / "_data" / "mnist-t10k"
     names = {entry.name for entry in folder.iterdir()}
     assert {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "README.md"} <= names
-    package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["helpers"]
-    assert "_data/mnist-t10k/*" in package_data
+    package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["helpers._data"]
+    assert "mnist-t10k/*" in package_data, "the digits must go into wheels too, not only editable installs"
