@@ -161,24 +161,40 @@ def serialized_size(model: nn.Module, sparse: bool = False) -> int:
 
 
 def latency_ms(model: nn.Module, example_input: torch.Tensor, repeats: int = 50,
-               warmup: int = 5) -> float:
+               warmup: int = 5, num_threads: int | None = 1) -> float:
     """Return the median CPU inference time of ``model(example_input)`` in milliseconds.
 
     The model is moved to the CPU and runs in eval mode under ``torch.inference_mode``;
     ``warmup`` calls are made first and not timed; the median of ``repeats`` timed calls is
-    returned. Pruned or not, the same dense kernels run: zeros alone do not make it faster.
+    returned. By default torch runs on one thread while timing (and is set back afterwards):
+    small models on a busy laptop or notebook server otherwise swing by orders of magnitude with
+    thread contention, and one thread is what an edge device often gives a model. Pruned or not,
+    the same dense kernels run: zeros alone do not make it faster.
+
+    Args:
+        model: The model to time.
+        example_input: One input batch.
+        repeats: Timed calls.
+        warmup: Untimed calls first.
+        num_threads: Torch threads while timing; ``None`` keeps the current setting.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    was_training = model.training
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    was_training, threads = model.training, torch.get_num_threads()
     model.cpu().eval()
     times = []
-    with torch.inference_mode():
-        x = example_input.cpu()
-        for i in range(warmup + repeats):
-            start = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1e3)
-    model.train(was_training)
+    try:
+        torch.set_num_threads(num_threads or threads)
+        with torch.inference_mode():
+            x = example_input.cpu()
+            for i in range(warmup + repeats):
+                start = time.perf_counter()
+                model(x)
+                if i >= warmup:
+                    times.append((time.perf_counter() - start) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
     return statistics.median(times)

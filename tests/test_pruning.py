@@ -119,3 +119,18 @@ def test_latency_is_a_positive_median():
     assert model.training, "the model's mode is restored"
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         pruning.latency_ms(model, torch.randn(1, 1, 28, 28), repeats=0)
+    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+        pruning.latency_ms(model, torch.randn(1, 1, 28, 28), num_threads=0)
+
+
+def test_latency_times_on_one_thread_and_restores_the_setting():
+    threads = torch.get_num_threads()
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return x
+
+    pruning.latency_ms(Probe(), torch.zeros(1), repeats=2, warmup=0)
+    assert seen == [1, 1] and torch.get_num_threads() == threads
