@@ -28,11 +28,20 @@ test: venv lint  ## ruff, then every test (helpers, solutions, releases, nbgrade
 release: venv  ## regenerate notebooks/ (learner versions) from solutions/
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
 
+# Run an nbgrader command for each assignment that has folders under $(1)/<student>/.
+define each_assignment
+	@found=; for a in $(ASSIGNMENTS); do \
+	  if ls -d $(1)/*/"$$a" >/dev/null 2>&1; then found=1; $(BIN)/nbgrader $(2) "$$a" --force || exit 1; \
+	  else echo "$(2): nothing in $(1)/<student>/$$a/, skipped"; fi; \
+	done; \
+	[ -n "$$found" ] || { echo "$(2): nothing to do: $(3)"; exit 1; }
+endef
+
 autograde: venv  ## grade every submission under submitted/<student>/<assignment>/
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader autograde "$$a" --force || exit 1; done
+	$(call each_assignment,submitted,autograde,put submissions in submitted/<student>/<assignment>/<assignment>.ipynb)
 
 feedback: venv  ## HTML feedback under feedback/<student>/<assignment>/
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_feedback "$$a" --force || exit 1; done
+	$(call each_assignment,autograded,generate_feedback,run make autograde first)
 
 grades: venv  ## export the gradebook to grades.csv
 	$(BIN)/nbgrader export --to grades.csv
