@@ -149,13 +149,20 @@ class _SplitDataModule(L.LightningDataModule):
     def _full(self, train: bool, download: bool = False) -> Dataset:
         raise NotImplementedError  # the torchvision dataset of a subclass
 
-    def _full_present(self) -> bool:
-        """True when torchvision finds the full dataset (train and test) in ``data_dir``."""
+    def _load_full(self) -> tuple[Dataset, Dataset] | None:
+        """The full torchvision train and test sets from ``data_dir``, or None if they are not there."""
         try:
-            self._full(train=True), self._full(train=False)
+            return self._full(train=True), self._full(train=False)
         except RuntimeError:
-            return False
-        return True
+            return None
+
+    def _full_present(self) -> bool:
+        return self._load_full() is not None
+
+    def _use_full(self, train: Dataset, test: Dataset) -> None:
+        """Split ``val_size`` images off the full training set (seeded); keep the test set."""
+        self.train_set, self.val_set = self._split(train, [len(train) - self.val_size, self.val_size])
+        self.test_set = test
 
     def _split(self, dataset: Dataset, sizes: list[int]) -> list[Subset]:
         return random_split(dataset, sizes, generator=torch.Generator().manual_seed(self.seed))
@@ -219,13 +226,11 @@ class MNISTDataModule(_SplitDataModule):
             return
         if self.requested_source != "offline":
             self.prepare_data()  # a no-op when Lightning already called it; raises for "full"
-        if self.requested_source != "offline" and self._full_present():
-            self.source = "full"
-            train_full = self._full(train=True)
-            sizes = [len(train_full) - self.val_size, self.val_size]
-            self.train_set, self.val_set = self._split(train_full, sizes)
-            self.test_set = self._full(train=False)
-            return
+            full = self._load_full()
+            if full is not None:
+                self.source = "full"
+                self._use_full(*full)
+                return
         if self.requested_source == "auto":
             print(f"MNIST: full dataset unavailable ({self._download_error}); using the packaged "
                   "offline MNIST: the official 10,000-image test set, split into 8,000 train / "
@@ -329,8 +334,5 @@ class CIFAR10DataModule(_SplitDataModule):
             full = TensorDataset(_normalized_tensors(images, CIFAR10_MEAN, CIFAR10_STD), labels)
             self.train_set, self.val_set, self.test_set = self._split(full, list(self.synthetic_sizes))
             return
-        self.prepare_data()
-        train_full = self._full(train=True)
-        self.train_set, self.val_set = self._split(
-            train_full, [len(train_full) - self.val_size, self.val_size])
-        self.test_set = self._full(train=False)
+        self.prepare_data()  # raises with instructions when CIFAR-10 cannot be had
+        self._use_full(*self._load_full())

@@ -43,11 +43,6 @@ def _check_batches(num_batches: int | None) -> int | None:
     return num_batches
 
 
-def is_pruned(model: nn.Module) -> bool:
-    """Return True if any module of ``model`` carries a ``torch.nn.utils.prune`` re-parametrisation."""
-    return any(prune.is_pruned(module) for module in model.modules())
-
-
 def prune_model(model: nn.Module, amount: float, scope: str = "global") -> nn.Module:
     """L1-prune the weights of every ``nn.Linear`` and ``nn.Conv2d`` of ``model`` in place.
 
@@ -82,7 +77,7 @@ def prune_copy(model: nn.Module, amount: float, scope: str = "global") -> nn.Mod
     must not be pruned itself (call ``prune.remove`` first, or keep the dense model around).
     """
     amount, scope = _check_amount(amount), _check_scope(scope)
-    if is_pruned(model):
+    if prune.is_pruned(model):  # looks at every submodule
         raise ValueError(f"{type(model).__name__} is already pruned and copy.deepcopy cannot copy a "
                          "pruned module: pass the dense model, or call prune.remove on it first")
     return prune_model(copy.deepcopy(model), amount, scope)
@@ -120,7 +115,6 @@ def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: i
     trained_lr = model.hparams.lr
     if lr is not None:
         model.hparams.lr = lr
-    model.train()  # fit() hands models back in eval mode; Lightning warns if training starts so
     try:
         return training.fit(model, dm, num_epochs=num_epochs, cache=False, progress=progress,
                             limit_train_batches=1.0 if num_batches is None else num_batches,

@@ -26,7 +26,7 @@ def test_prune_copy_matches_torch_and_leaves_the_model_alone(scope):
     model = seeded_lenet()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pruned = tradeoff.prune_copy(model, 0.7, scope)
-    assert not tradeoff.is_pruned(model) and model.state_dict().keys() == before.keys()
+    assert not prune.is_pruned(model) and model.state_dict().keys() == before.keys()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     reference = seeded_lenet()
     pairs = pruning.parameters_to_prune(reference)
