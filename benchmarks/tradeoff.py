@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from torch.nn.utils import prune
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,7 +40,6 @@ from helpers import data, models, pruning, tradeoff, training  # noqa: E402
 AMOUNTS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.98)
 ITERATIVE = (0.5, 0.75, 0.9, 0.95, 0.98)  # target sparsities, one prune / fine-tune round each
 BUDGET = 0.005  # 0.5 percentage points, as a fraction
-FLOAT32_SLACK = 1e-6  # Lightning reports accuracies as float32: 0.961 - 0.956 is 0.0050000548...
 HAN_2015 = ("Han et al. 2015 (Learning both Weights and Connections) pruned LeNet-300-100 to 8% of "
             "its weights (92% sparsity) with no accuracy loss after retraining, on full MNIST.")
 
@@ -61,19 +59,9 @@ def environment(**values: str):
                 os.environ[key] = value
 
 
-def on_disk(dm) -> bool:
-    """True if a full-dataset data module finds its files without downloading anything."""
-    try:
-        with environment(PRUNING_OFFLINE="1"):
-            dm.setup()
-    except data.DatasetUnavailable:
-        return False
-    return True
-
-
 def highest_within(rows: list[dict], dense_accuracy: float, budget: float = BUDGET) -> dict | None:
-    """The row of highest sparsity whose accuracy drop is at most ``budget`` (None if there is none)."""
-    within = [r for r in rows if dense_accuracy - r["accuracy"] <= budget + FLOAT32_SLACK]
+    """The most accurate row at the highest sparsity within the budget (None if there is none)."""
+    within = tradeoff.rows_within_budget(rows, dense_accuracy, budget)
     return max(within, key=lambda r: (r["sparsity"], r["accuracy"]), default=None)
 
 
@@ -102,9 +90,9 @@ def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dic
     dense_bytes = pruning.serialized_size(model)
     print(f"data: {dm.source}, {len(dm.train_set):,} train / {len(dm.test_set):,} test images; "
           f"dense test accuracy {dense_accuracy:.2%}; dense file {dense_bytes:,} bytes")
-    one_shot = tradeoff.sweep(model, dm, AMOUNTS, scope="global", finetune_batches=None,
+    one_shot = tradeoff.sweep(model, dm, AMOUNTS, prune=pruning.l1_global, finetune_batches=None,
                               finetune_epochs=finetune_epochs)
-    layer = tradeoff.sweep(model, dm, AMOUNTS, scope="layer")
+    layer = tradeoff.sweep(model, dm, AMOUNTS, prune=pruning.l1_layerwise)
     iterative = tradeoff.iterative_sweep(model, dm, ITERATIVE, finetune_batches=None,
                                          finetune_epochs=round_epochs)
     print(f"\n### One-shot L1 pruning; global also fine-tuned for {finetune_epochs} epoch(s) "
@@ -136,12 +124,11 @@ def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dic
     print(f"- on {n:,} test images, 1 pp is {n / 100:,.0f} images; the standard error of an accuracy "
           f"near {dense_accuracy:.0%} is {standard_error:.2f} pp.")
     x = tradeoff.example_batch(dm)
-    masked = tradeoff.prune_copy(model, 0.9)
-    permanent = tradeoff.prune_copy(model, 0.9)
-    for module, name in pruning.parameters_to_prune(permanent):
-        prune.remove(module, name)
+    masked = pruning.prune_copy(model, 0.9)
+    permanent = pruning.make_permanent(pruning.prune_copy(model, 0.9))
     latencies = [r["latency_ms"] for r in one_shot + layer + iterative]
-    dense_ms, masked_ms, permanent_ms = (pruning.latency_ms(m, x, 20) for m in (model, masked, permanent))
+    dense_ms, masked_ms, permanent_ms = (pruning.latency_ms(m, x, repeats=20)
+                                         for m in (model, masked, permanent))
     print(f"- CPU latency of one image (median of 20 calls): dense model {dense_ms:.3f} ms; 90% pruned "
           f"{masked_ms:.3f} ms with its masks (forward pre-hooks multiply them in), "
           f"{permanent_ms:.3f} ms after prune.remove; the table rows (all with masks) "
@@ -159,7 +146,7 @@ def offline_mnist() -> dict:
 
 def full_mnist() -> None:
     dm = data.MNISTDataModule(source="full")
-    if not on_disk(dm):
+    if not dm.full_present():
         print("\n## LeNet-300-100, full MNIST\n\nskipped: full MNIST is not on disk "
               f"({dm.data_dir}/MNIST/raw); run the notebooks online once to download it.")
         return
@@ -169,7 +156,7 @@ def full_mnist() -> None:
 
 def full_cifar10() -> None:
     dm = data.CIFAR10DataModule(source="full")
-    if not on_disk(dm):
+    if not dm.full_present():
         print("\n## VGGSmall, CIFAR-10\n\nskipped: CIFAR-10 is not on disk "
               f"({dm.data_dir}/cifar-10-batches-py); run notebook 04 online once to download it.")
         return

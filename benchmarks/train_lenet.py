@@ -16,7 +16,7 @@ from helpers import data, models, training
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--source", default="auto", choices=data.MNIST_SOURCES)
+    parser.add_argument("--source", default="auto", choices=data.MNISTDataModule.sources)
     args = parser.parse_args()
 
     dm = data.MNISTDataModule(source=args.source)

@@ -1,8 +1,18 @@
-"""Helpers for the pruning workbook: data modules, models, training, pruning measurements, plots.
+"""Helpers for the pruning workbook, one module per concern.
+
+- ``data``: LightningDataModules for MNIST and CIFAR-10 (full, or the offline fallbacks).
+- ``models``: the LightningModules the course prunes (LeNet-300-100, a small CNN, a small VGG).
+- ``training``: the Lightning Trainer with the course's defaults, ``fit`` (seeded, with a
+  checkpoint cache), ``finetune`` and ``evaluate``.
+- ``pruning``: how to prune (strategies such as ``l1_global``, ``prune_copy``,
+  ``amount_for_target``, ``make_permanent``) and how to account for it (sparsity, parameter
+  counts, file size, latency).
+- ``tradeoff``: sweeps over amounts or schedules for a strategy passed in, ``measure``, tables.
+- ``plots``: matplotlib figures (weight histograms, masks, sparsity bars, sizes, trade-off curves).
 
 Notebooks import the modules explicitly::
 
-    from helpers import data, models, plots, pruning, training
+    from helpers import data, models, plots, pruning, tradeoff, training
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,24 +1,46 @@
-"""Measurements for pruned models: sparsity, parameter counts, size on disk, CPU latency.
+"""How to prune a model, and how to account for what pruning did.
 
-Every function here is correct both while a module carries ``torch.nn.utils.prune``'s
-re-parametrisation (``weight_orig`` parameter, ``weight_mask`` buffer, forward pre-hook) and
-after ``prune.remove`` made the pruning permanent: it reads the *effective* tensor,
-``weight_orig * weight_mask``, which is what the forward pass uses. Pruning itself is left to
-``torch.nn.utils.prune``.
+**Pruning.** A *strategy* is any callable ``strategy(model, amount) -> model`` that prunes
+``model`` in place with ``torch.nn.utils.prune`` (:data:`Strategy`): :func:`l1_global` and
+:func:`l1_layerwise` here, more (structured ones) as the course grows. Sweeps and benchmarks
+take the strategy as an argument (``prune=``), so they work for any of them. Around the
+strategies: :func:`prune_copy` (prune a fresh copy, leave the model alone),
+:func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound) and
+:func:`make_permanent` (``prune.remove`` everywhere).
+
+**Accounting.** Sparsity of tensors, layers and models, parameter counts, serialized size (dense
+and CSR) and CPU latency. Every function here is correct both while a module carries
+``torch.nn.utils.prune``'s re-parametrisation (``weight_orig`` parameter, ``weight_mask``
+buffer, forward pre-hook) and after ``prune.remove``: it reads the *effective* tensor,
+``weight_orig * weight_mask``, which is what the forward pass uses. Measurements take the model
+(or tensor) first and their options as keywords.
+
+Several functions are the reference solutions of exercises (named like them, marked "reference
+for NN, exercise k"): the notebooks after an exercise call the learner's answer or these.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.utils import prune
+
+from helpers import _checks
 
 PRUNABLE_TYPES = (nn.Linear, nn.Conv2d)
+SCOPES = ("global", "layer")
+
+Strategy = Callable[[nn.Module, float], nn.Module]
+"""A pruning strategy: ``strategy(model, amount)`` prunes ``model`` in place and returns it."""
+STRATEGY = "a strategy, a callable (model, amount) -> model"  # for error messages
 
 
 class ParameterCount(NamedTuple):
@@ -29,22 +51,132 @@ class ParameterCount(NamedTuple):
     nonzero: int
 
 
+# --- Pruning ----------------------------------------------------------------------------------
+
+
+def parameters_to_prune(model: nn.Module, *, layer_types: tuple[type, ...] = PRUNABLE_TYPES,
+                        name: str = "weight") -> list[tuple[nn.Module, str]]:
+    """Return the ``(module, name)`` pairs to prune: every layer of ``layer_types``, in order.
+
+    This is the list ``prune.global_unstructured`` takes.
+    """
+    pairs = [(m, name) for m in model.modules() if isinstance(m, layer_types)]
+    if not pairs:
+        raise ValueError(f"{type(model).__name__} has no layers of types "
+                         f"{[t.__name__ for t in layer_types]} to prune")
+    return pairs
+
+
+def prune_l1(model: nn.Module, amount: float, scope: str = "global") -> nn.Module:
+    """L1-prune the weights of every ``nn.Linear`` and ``nn.Conv2d`` of ``model`` in place.
+
+    Reference for 04, exercise 1. ``scope="layer"`` removes ``amount`` of each layer's own
+    weights (``prune.l1_unstructured`` per layer): every layer ends with the same sparsity.
+    ``scope="global"`` ranks all those weights together and removes the ``amount`` smallest of
+    them (``prune.global_unstructured``): layers end with different sparsities, those with larger
+    weights keep more. On a model that is pruned already, ``amount`` applies to the weights still
+    left, so amounts compound.
+
+    Args:
+        model: The model to prune (changed in place).
+        amount: Fraction of the weights to prune, in [0, 1].
+        scope: ``"global"`` or ``"layer"``.
+
+    Returns:
+        ``model``, pruned.
+    """
+    amount, scope = _checks.fraction("amount", amount), _checks.one_of("scope", scope, SCOPES)
+    pairs = parameters_to_prune(model)
+    if scope == "global":
+        prune.global_unstructured(pairs, pruning_method=prune.L1Unstructured, amount=amount)
+    else:
+        for module, name in pairs:
+            prune.l1_unstructured(module, name, amount=amount)
+    return model
+
+
+def l1_global(model: nn.Module, amount: float) -> nn.Module:
+    """Strategy: global L1-unstructured pruning of all Linear and Conv2d weights (:func:`prune_l1`)."""
+    return prune_l1(model, amount, "global")
+
+
+def l1_layerwise(model: nn.Module, amount: float) -> nn.Module:
+    """Strategy: L1-unstructured pruning of each Linear and Conv2d layer by ``amount`` (:func:`prune_l1`)."""
+    return prune_l1(model, amount, "layer")
+
+
+def strategy_name(strategy: Strategy) -> str:
+    """Return the name a table shows for ``strategy`` (its ``__name__``, or its repr)."""
+    return getattr(strategy, "__name__", None) or repr(strategy)
+
+
+def prune_copy(model: nn.Module, amount: float, prune: Strategy = l1_global) -> nn.Module:
+    """Return a copy of ``model`` pruned by ``prune`` (a :data:`Strategy`); ``model`` is left untouched.
+
+    The copy is made before pruning: ``copy.deepcopy`` of a module fails while one of its weights
+    is pruned and needs gradients (it is then a computed, non-leaf tensor), so ``model`` must not
+    be pruned itself: call :func:`make_permanent` on it first, or keep the dense model around.
+    """
+    amount = _checks.fraction("amount", amount)
+    _checks.callable_("prune", prune, STRATEGY)
+    if torch.nn.utils.prune.is_pruned(model):  # looks at every submodule
+        raise ValueError(f"{type(model).__name__} is already pruned and copy.deepcopy cannot copy a "
+                         "pruned module: pass the dense model, or call prune.remove on it first")
+    return prune(copy.deepcopy(model), amount)
+
+
+def amount_for_target(sparsity: float, target: float) -> float:
+    """Return the amount for the next prune call that takes a tensor from ``sparsity`` to ``target``.
+
+    Reference for 02, exercise 3. Repeated amounts compound: the next call prunes that fraction of
+    the ``1 - sparsity`` weights still unpruned, so the amount is ``(target - sparsity) / (1 - sparsity)``.
+
+    Raises:
+        ValueError: If ``sparsity`` is not in [0, 1) or ``target`` not in [sparsity, 1].
+    """
+    sparsity = _checks.fraction("sparsity", sparsity, open_right=True)
+    target = _checks.fraction("target", target)
+    if target < sparsity:
+        raise ValueError(f"target must be >= sparsity (pruning cannot un-prune weights), "
+                         f"got sparsity={sparsity}, target={target}")
+    return (target - sparsity) / (1 - sparsity)
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Make every pruning in ``model`` permanent, in place, with ``prune.remove``; return ``model``.
+
+    Reference for 03, exercise 1. Every pruned tensor of every module (weights and biases alike:
+    each ``x`` with an ``x_orig`` parameter and an ``x_mask`` buffer) becomes a plain parameter
+    again that holds its zeros; unpruned modules are left alone.
+    """
+    for module in model.modules():
+        names = [n.removesuffix("_mask") for n, _ in module.named_buffers(recurse=False)
+                 if n.endswith("_mask") and hasattr(module, n.removesuffix("_mask") + "_orig")]
+        for name in names:
+            prune.remove(module, name)
+    return model
+
+
+# --- Accounting -------------------------------------------------------------------------------
+
+
 def sparsity(tensor: torch.Tensor) -> float:
     """Return the fraction of entries of ``tensor`` that are exactly zero (0.0 for an empty one).
 
-    Sparsity is the fraction that is zero; density, ``1 - sparsity``, the fraction that is not.
+    Reference for 01, exercise 1. Sparsity is the fraction that is zero; density,
+    ``1 - sparsity``, the fraction that is not.
     """
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"sparsity expects a torch.Tensor, got {type(tensor).__name__}")
     return float((tensor == 0).sum()) / tensor.numel() if tensor.numel() else 0.0
 
 
-def effective_tensor(module: nn.Module, name: str = "weight") -> torch.Tensor:
-    """Return the tensor the forward pass uses for ``module.<name>`` (detached).
+def effective_weight(module: nn.Module, name: str = "weight") -> torch.Tensor:
+    """Return the tensor the forward pass uses for ``module.<name>`` (detached), computed now.
 
-    For a pruned module that is ``<name>_orig * <name>_mask``, computed afresh (the
-    ``module.<name>`` attribute is only refreshed by the next forward pass); otherwise it is the
-    plain parameter or buffer.
+    Reference for 02, exercise 1 (for any tensor name, not only the weight). For a pruned module
+    that is ``<name>_orig * <name>_mask`` (the ``module.<name>`` attribute is only refreshed by
+    the next forward pass); otherwise it is the plain parameter or buffer.
     """
     orig, mask = getattr(module, f"{name}_orig", None), getattr(module, f"{name}_mask", None)
     if isinstance(orig, torch.Tensor) and isinstance(mask, torch.Tensor):
@@ -58,51 +190,39 @@ def effective_tensor(module: nn.Module, name: str = "weight") -> torch.Tensor:
 
 def module_sparsity(module: nn.Module, name: str = "weight") -> float:
     """Return the sparsity of ``module.<name>`` as the forward pass sees it (pruned or not)."""
-    return sparsity(effective_tensor(module, name))
+    return sparsity(effective_weight(module, name))
 
 
-def parameters_to_prune(model: nn.Module, layer_types: tuple[type, ...] = PRUNABLE_TYPES,
-                        name: str = "weight") -> list[tuple[nn.Module, str]]:
-    """Return the ``(module, name)`` pairs to prune: every layer of ``layer_types``, in order.
-
-    This is the list ``prune.global_unstructured`` takes.
-    """
-    pairs = [(m, name) for m in model.modules() if isinstance(m, layer_types)]
-    if not pairs:
-        raise ValueError(f"{type(model).__name__} has no layers of types "
-                         f"{[t.__name__ for t in layer_types]} to prune")
-    return pairs
-
-
-def layer_sparsity(model: nn.Module, layer_types: tuple[type, ...] = PRUNABLE_TYPES,
+def layer_sparsity(model: nn.Module, *, layer_types: tuple[type, ...] = PRUNABLE_TYPES,
                    name: str = "weight") -> dict[str, float]:
     """Return ``{layer name: sparsity of its weight}`` for every prunable layer of ``model``."""
     return {layer: module_sparsity(m, name) for layer, m in model.named_modules()
             if isinstance(m, layer_types)}
 
 
-def global_sparsity(model: nn.Module, layer_types: tuple[type, ...] = PRUNABLE_TYPES,
+def global_sparsity(model: nn.Module, *, layer_types: tuple[type, ...] = PRUNABLE_TYPES,
                     name: str = "weight") -> float:
     """Return the fraction of zeros over all prunable weights of ``model`` together."""
-    tensors = [effective_tensor(m, name) for m, _ in parameters_to_prune(model, layer_types, name)]
-    zeros = sum(int((t == 0).sum()) for t in tensors)
-    return zeros / sum(t.numel() for t in tensors)
+    pairs = parameters_to_prune(model, layer_types=layer_types, name=name)
+    tensors = [effective_weight(m, n) for m, n in pairs]
+    return sum(int((t == 0).sum()) for t in tensors) / sum(t.numel() for t in tensors)
 
 
-def effective_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Return ``model``'s state_dict as a plain model would have it: masks applied, names restored.
+def plain_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return a copy of a (pruned) state_dict that loads into a plain model: masks applied, names restored.
 
-    ``fc1.weight_orig`` and ``fc1.weight_mask`` become ``fc1.weight`` (their product); everything
-    else is copied as is. The result loads into an unpruned model of the same class.
+    Reference for 03, exercise 2. ``fc1.weight_orig`` and ``fc1.weight_mask`` become
+    ``fc1.weight`` (their product); everything else is kept under its key. The tensors are
+    detached copies; ``state_dict`` is not modified.
     """
-    state = model.state_dict()
     plain = {}
-    for key, tensor in state.items():
-        if key.endswith("_mask") and key.removesuffix("_mask") + "_orig" in state:
+    for key, tensor in state_dict.items():
+        base = key.removesuffix("_mask")
+        if key.endswith("_mask") and base + "_orig" in state_dict:
             continue
-        if key.endswith("_orig") and key.removesuffix("_orig") + "_mask" in state:
-            base = key.removesuffix("_orig")
-            plain[base] = tensor * state[base + "_mask"]
+        base = key.removesuffix("_orig")
+        if key.endswith("_orig") and base + "_mask" in state_dict:
+            plain[base] = tensor * state_dict[base + "_mask"]
         else:
             plain[key] = tensor
     return {key: tensor.detach().clone() for key, tensor in plain.items()}
@@ -114,10 +234,9 @@ def count_parameters(model: nn.Module) -> ParameterCount:
     A pruned weight counts once (not as ``weight_orig`` plus ``weight_mask``), with its masked
     entries as zeros.
     """
-    parameter_names = {n.removesuffix("_orig") if n.endswith("_orig") else n
-                       for n, _ in model.named_parameters()}
-    state = effective_state_dict(model)
-    tensors = [state[n] for n in parameter_names]
+    names = {n.removesuffix("_orig") if n.endswith("_orig") else n for n, _ in model.named_parameters()}
+    state = plain_state_dict(model.state_dict())
+    tensors = [state[n] for n in names]
     total = sum(t.numel() for t in tensors)
     zeros = sum(int((t == 0).sum()) for t in tensors)
     return ParameterCount(total, zeros, total - zeros)
@@ -126,9 +245,10 @@ def count_parameters(model: nn.Module) -> ParameterCount:
 def to_sparse_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Store every floating-point tensor with 2 or more dims in CSR form with int32 indices.
 
-    Conv weights are viewed as ``(out_channels, rest)`` matrices. Each non-zero then costs its
-    value (4 bytes in float32) plus a column index (4 bytes), so CSR is smaller than dense only
-    above roughly 50% sparsity.
+    03's ``to_csr`` (exercise 3) made compact: conv weights are viewed as ``(out_channels, rest)``
+    matrices and the indices are int32 rather than int64. Each non-zero then costs its value
+    (4 bytes in float32) plus a column index (4 bytes), so CSR is smaller than dense only above
+    roughly 50% sparsity.
     """
     out = {}
     with warnings.catch_warnings():
@@ -144,23 +264,24 @@ def to_sparse_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
     return out
 
 
-def serialized_size(model: nn.Module, sparse: bool = False) -> int:
-    """Return the bytes ``torch.save`` writes for ``model``'s effective state_dict.
+def serialized_size(model: nn.Module, *, sparse: bool = False) -> int:
+    """Return the bytes ``torch.save`` writes for ``model``'s plain state_dict.
 
     Args:
-        model: A model, pruned or not; pruned weights are stored once, masks applied.
+        model: A model, pruned or not; pruned weights are stored once, masks applied
+            (:func:`plain_state_dict`).
         sparse: Store weight matrices in CSR form (:func:`to_sparse_state_dict`) instead of dense.
 
     Returns:
         The size in bytes.
     """
-    state = effective_state_dict(model)
+    state = plain_state_dict(model.state_dict())
     buffer = io.BytesIO()
     torch.save(to_sparse_state_dict(state) if sparse else state, buffer)
     return buffer.getbuffer().nbytes
 
 
-def latency_ms(model: nn.Module, example_input: torch.Tensor, repeats: int = 50,
+def latency_ms(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 50,
                warmup: int = 5, num_threads: int | None = 1) -> float:
     """Return the median CPU inference time of ``model(example_input)`` in milliseconds.
 
@@ -178,10 +299,10 @@ def latency_ms(model: nn.Module, example_input: torch.Tensor, repeats: int = 50,
         warmup: Untimed calls first.
         num_threads: Torch threads while timing; ``None`` keeps the current setting.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    if num_threads is not None and num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    _checks.positive_int("repeats", repeats)
+    _checks.non_negative_int("warmup", warmup)
+    if num_threads is not None:
+        _checks.positive_int("num_threads", num_threads)
     was_training, threads = model.training, torch.get_num_threads()
     model.cpu().eval()
     times = []

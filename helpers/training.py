@@ -20,6 +20,7 @@ import lightning as L
 import torch
 
 import helpers
+from helpers import _checks
 
 CACHE_DIR_ENV = "PRUNING_CACHE_DIR"
 _QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
@@ -71,8 +72,7 @@ def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kw
     Returns:
         The Trainer.
     """
-    if not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    _checks.positive_int("num_epochs", num_epochs)
     progress = in_notebook() if progress is None else progress
     options = dict(max_epochs=num_epochs, accelerator="auto", devices=1, logger=False,
                    enable_checkpointing=False, enable_progress_bar=progress,
@@ -83,7 +83,11 @@ def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kw
 
 def cache_path(model: L.LightningModule, dm: L.LightningDataModule, settings: dict,
                cache_dir: str | Path | None = None) -> Path:
-    """Return the cache file for this model class, its hyperparameters, the data and settings."""
+    """Return the cache file for this model class, its hyperparameters, the data and settings.
+
+    ``dm`` must be set up (``dm.prepare_data(); dm.setup()``, as :func:`fit` does): the key
+    names the data actually used, e.g. the offline fallback rather than the full dataset.
+    """
     key = {"version": helpers.__version__, "model": type(model).__qualname__,
            "hparams": dict(model.hparams), "architecture": repr(model),
            "data": dm.cache_key, "settings": settings}
@@ -116,6 +120,8 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
         The trained model, in eval mode.
     """
     L.seed_everything(seed, verbose=False)
+    dm.prepare_data()  # what Trainer.fit would do first; here the cache key needs the data resolved
+    dm.setup("fit")
     path = None
     if cache:
         settings = {"num_epochs": num_epochs, "seed": seed, "trainer": trainer_kwargs}
@@ -135,6 +141,44 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
     return model.eval()
 
 
+def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: int | None = 50,
+             num_epochs: int = 1, lr: float | None = None, progress: bool = False) -> L.LightningModule:
+    """Fine-tune ``model`` in place with the Lightning Trainer (:func:`fit`, without the cache).
+
+    Trains for ``num_epochs`` epochs of at most ``num_batches`` training batches each (``None``:
+    whole epochs), without validation. The pruning masks stay in force: pruned weights remain
+    zero while the kept ones adapt. The model's own optimizer settings apply
+    (``configure_optimizers``), with ``lr`` as the peak learning rate if given.
+
+    Args:
+        model: A (pruned) LightningModule of :mod:`helpers.models`, changed in place.
+        dm: The data module to train on.
+        num_batches: Training batches per epoch; ``None`` for all of them.
+        num_epochs: Epochs.
+        lr: Peak learning rate of the fine-tuning run; ``None`` keeps ``model.hparams.lr``, the
+            one it was trained with.
+        progress: Show the progress bar.
+
+    Returns:
+        ``model``, fine-tuned, in eval mode.
+    """
+    num_batches = _checks.non_negative_int("num_batches", num_batches, allow_none=True)
+    if lr is not None:
+        _checks.positive_number("lr", lr)
+    if "lr" not in getattr(model, "hparams", {}):
+        raise ValueError(f"{type(model).__name__} has no hparams.lr; fine-tune a model of helpers.models")
+    if num_batches == 0:
+        return model.eval()
+    trained_lr = model.hparams.lr
+    if lr is not None:
+        model.hparams.lr = lr
+    try:
+        return fit(model, dm, num_epochs=num_epochs, cache=False, progress=progress,
+                   limit_train_batches=1.0 if num_batches is None else num_batches, limit_val_batches=0)
+    finally:
+        model.hparams.lr = trained_lr
+
+
 def evaluate(model: L.LightningModule, dm: L.LightningDataModule, split: str = "test",
              progress: bool = False) -> float:
     """Return the accuracy (a fraction in [0, 1]) of ``model`` on a split of ``dm``.
@@ -151,8 +195,7 @@ def evaluate(model: L.LightningModule, dm: L.LightningDataModule, split: str = "
     Returns:
         The accuracy as a float.
     """
-    if split not in ("test", "val"):
-        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    _checks.one_of("split", split, ("test", "val"))
     with quiet_lightning():
         trainer = make_trainer(1, progress)
         run = trainer.test if split == "test" else trainer.validate

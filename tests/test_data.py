@@ -83,7 +83,7 @@ def test_data_dir_from_argument_and_environment(tmp_path, monkeypatch):
     ({"source": "mnist"}, "source must be one of"),
     ({"batch_size": 0}, "batch_size must be a positive int"),
     ({"val_size": -5}, "val_size must be a positive int"),
-    ({"num_workers": -1}, "num_workers must be >= 0"),
+    ({"num_workers": -1}, "num_workers must be a non-negative int, got -1"),
 ])
 def test_mnist_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -96,11 +96,14 @@ def test_dataloader_before_setup_is_a_clear_error():
 
 
 def test_cifar10_without_data_says_how_to_get_it(tmp_path):
-    dm = data.CIFAR10DataModule(data_dir=tmp_path)
+    dm = data.CIFAR10DataModule(data_dir=tmp_path, source="full")
     with pytest.raises(data.DatasetUnavailable, match="source='synthetic'"):
         dm.prepare_data()
-    with pytest.raises(ValueError, match="source must be one of"):
-        data.CIFAR10DataModule(source="auto")
+    with pytest.raises(data.DatasetUnavailable, match=r"call prepare_data\(\) first"):
+        dm.setup()
+    message = r"source must be one of \('auto', 'full', 'synthetic'\), got 'cifar'"
+    with pytest.raises(ValueError, match=message):
+        data.CIFAR10DataModule(source="cifar")
 
 
 def test_synthetic_cifar10_is_announced_and_shaped_like_cifar(capsys):
@@ -132,11 +135,55 @@ def test_synthetic_cifar10_is_learnable_not_noise():
     assert accuracy > 0.6, f"chance is 0.1, got {accuracy:.3f}"
 
 
-def test_auto_tries_the_download_once_even_when_setup_comes_first(tmp_path, monkeypatch):
-    """Online users must get full MNIST even if setup() runs before Lightning's prepare_data()."""
+def test_prepare_data_only_downloads_and_setup_never_does(tmp_path, monkeypatch):
+    """Lightning's contract: prepare_data downloads and assigns nothing; setup decides by the files."""
     calls = []
     monkeypatch.setattr(data, "_try_download", lambda make, name: calls.append(name) or "no network")
     dm = data.MNISTDataModule(data_dir=tmp_path, source="auto")
-    dm.setup()
+    state = dict(vars(dm))
     dm.prepare_data()
-    assert calls == ["MNIST"] and dm.source == "offline"
+    assert calls == ["MNIST"] and vars(dm) == state, "prepare_data tried the download and stored nothing"
+    dm.setup()
+    assert dm.source == "offline" and calls == ["MNIST"], "setup falls back without downloading"
+    dm.prepare_data()
+    dm.setup()
+    assert calls == ["MNIST"], "once setup has decided, Lightning's later calls do nothing"
+
+
+@pytest.mark.parametrize("make, fallback, announcement", [
+    (data.MNISTDataModule, "offline", "packaged offline MNIST"),
+    (data.CIFAR10DataModule, "synthetic", "SYNTHETIC STAND-IN (not real CIFAR-10)"),
+])
+def test_one_fallback_policy_for_both_datasets(make, fallback, announcement, tmp_path, capsys):
+    dm = make(data_dir=tmp_path)  # source="auto" by default
+    dm.prepare_data()  # PRUNING_OFFLINE is set in the tests: no download
+    dm.setup()
+    assert dm.source == fallback and announcement in capsys.readouterr().out
+    assert not dm.full_present()
+
+
+def write_full_mnist_files(data_dir):
+    """torchvision's MNIST/raw files, made from the packaged digits (10,000 'training' images)."""
+    import gzip
+    import shutil
+
+    raw = data_dir / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            with gzip.open(data.PACKAGED_MNIST / f"t10k-{kind}-ubyte.gz", "rb") as src, \
+                    open(raw / f"{split}-{kind}-ubyte", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
+def test_full_dataset_found_by_its_files_is_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_try_download", lambda make, name: pytest.fail("nothing to download"))
+    dm = data.MNISTDataModule(data_dir=tmp_path, source="auto", val_size=1_000)
+    assert not dm.full_present()
+    write_full_mnist_files(tmp_path)
+    assert dm.full_present()
+    dm.prepare_data()
+    dm.setup()
+    assert dm.source == "full"
+    assert [len(dm.train_set), len(dm.val_set), len(dm.test_set)] == [9_000, 1_000, 10_000]
+    assert dm.cache_key["source"] == "full"

@@ -50,3 +50,19 @@ def test_offline_mnist_ships_inside_the_package():
     assert {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "README.md"} <= names
     package_data = PYPROJECT["tool"]["setuptools"]["package-data"]["helpers._data"]
     assert "mnist-t10k/*" in package_data, "the digits must go into wheels too, not only editable installs"
+
+
+def test_license_is_an_spdx_string_that_setuptools_accepts_quietly():
+    """A TOML-table license is deprecated (setuptools warns, and stops accepting it in 2027)."""
+    assert PYPROJECT["project"]["license"] == "MIT"
+    assert "setuptools>=77" in PYPROJECT["build-system"]["requires"], "SPDX strings need setuptools 77"
+
+
+def test_helpers_docstring_and_readme_list_every_module():
+    import helpers
+
+    modules = sorted(p.stem for p in (ROOT / "helpers").glob("*.py") if not p.stem.startswith("_"))
+    readme = (ROOT / "README.md").read_text()
+    for module in modules:
+        assert f"``{module}``" in helpers.__doc__, f"helpers/__init__.py does not describe {module}"
+        assert f"| `{module}` |" in readme, f"the README's helpers table does not list {module}"

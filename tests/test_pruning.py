@@ -1,4 +1,4 @@
-"""Pruning measurements, checked against what torch.nn.utils.prune itself produces."""
+"""Pruning strategies, permanence and measurements, checked against torch.nn.utils.prune itself."""
 
 import pytest
 import torch
@@ -36,14 +36,14 @@ def test_l1_mask_on_the_slide_tensor_matches_torch():
     assert pruning.module_sparsity(layer) == 3 / 8 and layer.weight[1, 0] == -0.88
 
 
-def test_effective_tensor_is_fresh_without_a_forward_pass():
+def test_effective_weight_is_fresh_without_a_forward_pass():
     layer = linear_with(SLIDE)
     prune.l1_unstructured(layer, "weight", amount=2)
     with torch.no_grad():
         layer.weight_orig.fill_(1.0)
-    assert torch.equal(pruning.effective_tensor(layer), layer.weight_mask)
+    assert torch.equal(pruning.effective_weight(layer), layer.weight_mask)
     with pytest.raises(ValueError, match="has no tensor 'kernel'; it has \\['bias', 'weight'\\]"):
-        pruning.effective_tensor(layer, "kernel")
+        pruning.effective_weight(layer, "kernel")
 
 
 def test_layer_and_global_sparsity_after_global_pruning():
@@ -79,16 +79,21 @@ def test_count_parameters_counts_pruned_weights_once():
     assert pruning.count_parameters(model) == count
 
 
-def test_effective_state_dict_loads_into_a_plain_model():
+def test_plain_state_dict_loads_into_a_plain_model_and_leaves_its_input_alone():
     torch.manual_seed(0)
     model = models.LeNet300100()
     prune.l1_unstructured(model.fc2, "weight", amount=0.3)
+    prune.l1_unstructured(model.fc3, "bias", amount=2)
     with pytest.raises(RuntimeError, match="weight_orig"):
         models.LeNet300100().load_state_dict(model.state_dict())
+    state = model.state_dict()
+    keys = list(state)
     plain = models.LeNet300100()
-    plain.load_state_dict(pruning.effective_state_dict(model))
+    plain.load_state_dict(pruning.plain_state_dict(state))  # strict
+    assert list(state) == keys and "fc2.weight_mask" in state, "the input dict is not modified"
     x = torch.randn(4, 1, 28, 28)
     assert torch.allclose(plain(x), model(x))
+    assert int((plain.fc3.bias == 0).sum()) == 2
 
 
 def test_sparse_storage_round_trips_and_pays_off_only_when_sparse():
@@ -99,7 +104,7 @@ def test_sparse_storage_round_trips_and_pays_off_only_when_sparse():
     prune.global_unstructured(pruning.parameters_to_prune(model), prune.L1Unstructured, amount=0.9)
     assert abs(pruning.serialized_size(model) - dense_before) < 2_000, "zeros do not shrink dense storage"
     assert pruning.serialized_size(model, sparse=True) < 0.3 * dense_before
-    state = pruning.effective_state_dict(model)
+    state = pruning.plain_state_dict(model.state_dict())
     sparse = pruning.to_sparse_state_dict(state)
     assert sparse["fc1.weight"].layout == torch.sparse_csr
     assert torch.equal(sparse["fc1.weight"].to_dense(), state["fc1.weight"])
@@ -117,9 +122,9 @@ def test_latency_is_a_positive_median():
     model.train()
     assert pruning.latency_ms(model, torch.randn(8, 1, 28, 28), repeats=5, warmup=1) > 0
     assert model.training, "the model's mode is restored"
-    with pytest.raises(ValueError, match="repeats must be >= 1"):
+    with pytest.raises(ValueError, match="repeats must be a positive int, got 0"):
         pruning.latency_ms(model, torch.randn(1, 1, 28, 28), repeats=0)
-    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+    with pytest.raises(ValueError, match="num_threads must be a positive int, got 0"):
         pruning.latency_ms(model, torch.randn(1, 1, 28, 28), num_threads=0)
 
 
@@ -134,3 +139,112 @@ def test_latency_times_on_one_thread_and_restores_the_setting():
 
     pruning.latency_ms(Probe(), torch.zeros(1), repeats=2, warmup=0)
     assert seen == [1, 1] and torch.get_num_threads() == threads
+
+
+def seeded_lenet(seed: int = 0) -> models.LeNet300100:
+    torch.manual_seed(seed)
+    return models.LeNet300100()
+
+
+@pytest.mark.parametrize("strategy, scope", [(pruning.l1_global, "global"), (pruning.l1_layerwise, "layer")])
+def test_prune_copy_with_a_strategy_matches_torch_and_leaves_the_model_alone(strategy, scope):
+    model = seeded_lenet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pruned = pruning.prune_copy(model, 0.7, strategy)
+    assert not prune.is_pruned(model) and model.state_dict().keys() == before.keys()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    reference = seeded_lenet()
+    pairs = pruning.parameters_to_prune(reference)
+    if scope == "global":
+        prune.global_unstructured(pairs, pruning_method=prune.L1Unstructured, amount=0.7)
+    else:
+        for module, name in pairs:
+            prune.l1_unstructured(module, name, amount=0.7)
+    for layer in ("fc1", "fc2", "fc3"):
+        assert torch.equal(getattr(pruned, layer).weight_mask, getattr(reference, layer).weight_mask), layer
+    assert pruning.global_sparsity(pruned) == pytest.approx(0.7, abs=1e-4)
+    assert pruning.strategy_name(strategy) == f"l1_{'global' if scope == 'global' else 'layerwise'}"
+
+
+def test_global_and_layerwise_spread_sparsity_differently():
+    per_layer = {s: pruning.layer_sparsity(pruning.prune_copy(seeded_lenet(), 0.9, s))
+                 for s in (pruning.l1_global, pruning.l1_layerwise)}
+    assert per_layer[pruning.l1_layerwise] == pytest.approx({"fc1": 0.9, "fc2": 0.9, "fc3": 0.9}, abs=1e-3)
+    assert per_layer[pruning.l1_global]["fc3"] < 0.9 < per_layer[pruning.l1_global]["fc1"]
+
+
+def test_any_callable_is_a_strategy():
+    def first_layer_only(model, amount):
+        prune.l1_unstructured(model.fc1, "weight", amount=amount)
+        return model
+
+    pruned = pruning.prune_copy(seeded_lenet(), 0.5, first_layer_only)
+    assert pruning.layer_sparsity(pruned) == pytest.approx({"fc1": 0.5, "fc2": 0.0, "fc3": 0.0})
+    message = r"prune must be a strategy, a callable \(model, amount\) -> model, got str"
+    with pytest.raises(TypeError, match=message):
+        pruning.prune_copy(seeded_lenet(), 0.5, "global")
+
+
+def test_amounts_compound_and_prune_copy_refuses_a_pruned_model():
+    model = pruning.prune_l1(seeded_lenet(), 0.5, "global")
+    pruning.prune_l1(model, 0.5, "global")
+    assert pruning.global_sparsity(model) == pytest.approx(0.75, abs=1e-5)
+    with pytest.raises(ValueError, match="already pruned .* pass the dense model, or call prune.remove"):
+        pruning.prune_copy(model, 0.5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(amount=1.5), r"amount must be a fraction in \[0, 1\], got 1.5"),
+    (dict(amount=40), r"amount must be a fraction in \[0, 1\], got 40"),
+    (dict(amount=-0.1), r"amount must be a fraction in \[0, 1\], got -0.1"),
+    (dict(amount=True), r"amount must be a fraction in \[0, 1\], got True"),
+    (dict(amount=0.5, scope="local"), r"scope must be one of \('global', 'layer'\), got 'local'"),
+])
+def test_prune_l1_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pruning.prune_l1(seeded_lenet(), **kwargs)
+
+
+def test_conv_models_prune_too():
+    torch.manual_seed(0)
+    model = models.VGGSmall(widths=(4, 8))
+    pruned = pruning.prune_copy(model, 0.6, pruning.l1_layerwise)
+    assert all(s == pytest.approx(0.6, abs=1e-2) for s in pruning.layer_sparsity(pruned).values())
+    assert not prune.is_pruned(model)
+    assert isinstance(pruning.parameters_to_prune(pruned)[0][0], nn.Conv2d)
+
+
+@pytest.mark.parametrize("sparsity, target, amount", [(0.0, 0.6, 0.6), (0.5, 0.75, 0.5), (0.5, 0.9, 0.8),
+                                                      (0.3, 0.3, 0.0), (0.75, 1.0, 1.0)])
+def test_amount_for_target_reaches_the_target_with_torch(sparsity, target, amount):
+    assert pruning.amount_for_target(sparsity, target) == pytest.approx(amount)
+    layer = nn.Linear(200, 100)
+    if sparsity:
+        prune.l1_unstructured(layer, "weight", amount=sparsity)
+    prune.l1_unstructured(layer, "weight", amount=pruning.amount_for_target(sparsity, target))
+    assert pruning.module_sparsity(layer) == pytest.approx(target, abs=1e-4)
+
+
+@pytest.mark.parametrize("sparsity, target, message", [
+    (0.8, 0.5, "target must be >= sparsity"), (1.0, 1.0, r"sparsity must be a fraction in \[0, 1\)"),
+    (0.2, 1.5, r"target must be a fraction in \[0, 1\]")])
+def test_amount_for_target_rejects_what_pruning_cannot_do(sparsity, target, message):
+    with pytest.raises(ValueError, match=message):
+        pruning.amount_for_target(sparsity, target)
+
+
+def test_make_permanent_removes_every_reparametrisation_and_keeps_the_zeros():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Sequential(nn.Linear(5, 4), nn.Linear(4, 3)))
+    prune.l1_unstructured(net[0], "weight", amount=0.5)
+    prune.l1_unstructured(net[0], "bias", amount=2)
+    prune.random_unstructured(net[2][1], "weight", amount=0.25)
+    prune.l1_unstructured(net[2][1], "weight", amount=0.5)  # pruned twice: a PruningContainer
+    x = torch.randn(3, 6)
+    expected_state, expected_out = pruning.plain_state_dict(net.state_dict()), net(x).detach()
+    assert pruning.make_permanent(net) is net
+    assert not prune.is_pruned(net) and not any(m._forward_pre_hooks for m in net.modules())
+    assert sorted(dict(net.named_parameters())) == sorted(expected_state)
+    assert all(torch.equal(p.detach(), expected_state[n]) for n, p in net.named_parameters())
+    assert torch.allclose(net(x), expected_out) and int((net[0].bias == 0).sum()) == 2
+    assert pruning.make_permanent(nn.Linear(2, 2)).weight.shape == (2, 2), "unpruned models are left alone"

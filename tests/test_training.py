@@ -45,11 +45,23 @@ def test_cache_key_depends_on_hyperparameters_data_and_settings(mnist, tmp_path)
     assert base != training.cache_path(models.LeNet300100(lr=0.1), mnist, {"num_epochs": 1}, tmp_path)
     assert base != training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 2}, tmp_path)
     other_data = data.MNISTDataModule(source="offline", seed=1)
+    with pytest.raises(RuntimeError, match=r"call MNISTDataModule.setup\(\) before asking for its cache_key"):
+        training.cache_path(models.LeNet300100(), other_data, {"num_epochs": 1}, tmp_path)
+    other_data.setup()
     assert base != training.cache_path(models.LeNet300100(), other_data, {"num_epochs": 1}, tmp_path)
 
 
+def test_fit_prepares_and_sets_up_the_data_the_lightning_way(tmp_path):
+    from helpers import data
+
+    dm = data.MNISTDataModule(data_dir=tmp_path, source="auto")
+    model = training.fit(models.LeNet300100(), dm, num_epochs=1, cache=False, progress=False,
+                         limit_train_batches=2, limit_val_batches=0)
+    assert dm.source == "offline" and len(dm.train_set) == 8_000 and not model.training
+
+
 def test_evaluate_and_trainer_reject_bad_arguments(mnist):
-    with pytest.raises(ValueError, match="split must be 'test' or 'val'"):
+    with pytest.raises(ValueError, match=r"split must be one of \('test', 'val'\), got 'train'"):
         training.evaluate(models.LeNet300100(), mnist, split="train")
     with pytest.raises(ValueError, match="num_epochs must be a positive int"):
         training.make_trainer(0)
