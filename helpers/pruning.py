@@ -5,8 +5,10 @@
 :func:`l1_layerwise` here, more (structured ones) as the course grows. Sweeps and benchmarks
 take the strategy as an argument (``prune=``), so they work for any of them. Around the
 strategies: :func:`prune_copy` (prune a fresh copy, leave the model alone),
-:func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound) and
-:func:`make_permanent` (``prune.remove`` everywhere).
+:func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound),
+:func:`make_permanent` (``prune.remove`` everywhere). Pruning while training: schedules are plain
+functions (:func:`cubic_sparsity`, :func:`gradual_amounts`), :func:`configured_pruning` builds
+Lightning's ``ModelPruning`` callback, :func:`rewind` resets weights for lottery-ticket runs.
 
 **Accounting.** Sparsity of tensors, layers and models, parameter counts, serialized size (dense
 and CSR) and CPU latency. Every function here is correct both while a module carries
@@ -157,6 +159,76 @@ def make_permanent(model: nn.Module) -> nn.Module:
     return model
 
 
+def cubic_sparsity(step: int, num_steps: int, target: float, initial: float = 0.0) -> float:
+    """Return the sparsity after ``step`` of ``num_steps`` pruning steps on the cubic schedule.
+
+    Zhu & Gupta (2017), "To prune, or not to prune": ``s = target + (initial - target) * (1 - step /
+    num_steps) ** 3``. It prunes fast at first, while many redundant weights are left, and slowly
+    at the end; ``step=0`` gives ``initial`` and ``step=num_steps`` gives ``target``.
+    """
+    _checks.positive_int("num_steps", num_steps)
+    _checks.non_negative_int("step", step)
+    initial, target = _checks.fraction("initial", initial), _checks.fraction("target", target)
+    step = min(step, num_steps)
+    return target + (initial - target) * (1 - step / num_steps) ** 3
+
+
+def gradual_amounts(target: float, num_steps: int) -> list[float]:
+    """Return the amount for each of ``num_steps`` prune calls that follow the cubic schedule to ``target``.
+
+    Reference for 05, exercise 3. Amounts compound (each applies to the weights still left), so the
+    amount of step ``k`` is :func:`amount_for_target` from the schedule's sparsity after step
+    ``k - 1`` to the one after step ``k`` (:func:`cubic_sparsity`). Pruning a tensor with these
+    amounts, in order, leaves it at ``cubic_sparsity(k, num_steps, target)`` after step ``k`` and at
+    ``target`` at the end.
+
+    Raises:
+        ValueError: If ``target`` is not in [0, 1) or ``num_steps`` is not a positive int.
+    """
+    target = _checks.fraction("target", target, open_right=True)
+    _checks.positive_int("num_steps", num_steps)
+    path = [cubic_sparsity(k, num_steps, target) for k in range(num_steps + 1)]
+    return [amount_for_target(before, after) for before, after in zip(path, path[1:], strict=False)]
+
+
+def configured_pruning(model: nn.Module, amount: float | Callable[[int], float]):
+    """Return a Lightning ``ModelPruning`` callback configured for what this course means by pruning.
+
+    Reference for 05, exercise 2. Global L1-unstructured pruning of the weights of ``model``'s
+    Linear and Conv2d layers only (not biases, not BatchNorm), by ``amount`` each time it runs (a
+    fraction, or a callable ``amount(epoch)``; amounts compound), at the end of every training epoch,
+    without lottery-ticket rewinding, and with the pruning made permanent when training ends.
+    """
+    from lightning.pytorch.callbacks import ModelPruning
+
+    if not callable(amount):
+        amount = _checks.fraction("amount", amount)
+    return ModelPruning("l1_unstructured", parameters_to_prune=parameters_to_prune(model), amount=amount,
+                        use_global_unstructured=True, use_lottery_ticket_hypothesis=False,
+                        make_pruning_permanent=True, prune_on_train_epoch_end=True)
+
+
+def rewind(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:
+    """Copy the values of a plain ``state_dict`` into ``model``'s parameters, in place; return ``model``.
+
+    Reference for 05, exercise 4: rewinding for the lottery ticket experiments. A pruned
+    parameter ``x`` receives ``state_dict[x]`` in ``x_orig`` (its mask is kept); an unpruned one
+    directly. Values are copied, never shared: training the model afterwards leaves
+    ``state_dict`` as it was.
+    """
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for key, value in state_dict.items():
+            target = params.get(key + "_orig", params.get(key))
+            if target is None:
+                raise ValueError(f"{type(model).__name__} has no parameter {key!r} (nor {key + '_orig'!r})")
+            if target.shape != value.shape:
+                raise ValueError(f"{key} has shape {tuple(target.shape)} in the model, "
+                                 f"{tuple(value.shape)} in the state_dict")
+            target.copy_(value)
+    return model
+
+
 # --- Accounting -------------------------------------------------------------------------------
 
 
@@ -206,6 +278,22 @@ def global_sparsity(model: nn.Module, *, layer_types: tuple[type, ...] = PRUNABL
     pairs = parameters_to_prune(model, layer_types=layer_types, name=name)
     tensors = [effective_weight(m, n) for m, n in pairs]
     return sum(int((t == 0).sum()) for t in tensors) / sum(t.numel() for t in tensors)
+
+
+def sparsity_by_kind(model: nn.Module) -> dict[str, float]:
+    """Return ``{"weight": s, "bias": s}``: sparsity of the Linear and Conv2d weights, and of their biases.
+
+    Reference for 05, exercise 1. Each is pooled over the layers (zeros of all layers over entries
+    of all layers), as the forward pass sees the tensors (masks applied); layers without a bias
+    add nothing to ``"bias"``, which is 0.0 when no layer has one.
+    """
+    kinds = {}
+    for kind in ("weight", "bias"):
+        tensors = [effective_weight(m, kind) for m in model.modules() if isinstance(m, PRUNABLE_TYPES)
+                   and isinstance(getattr(m, kind, None), torch.Tensor)]
+        total = sum(t.numel() for t in tensors)
+        kinds[kind] = sum(int((t == 0).sum()) for t in tensors) / total if total else 0.0
+    return kinds
 
 
 def plain_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

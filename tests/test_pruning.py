@@ -248,3 +248,80 @@ def test_make_permanent_removes_every_reparametrisation_and_keeps_the_zeros():
     assert all(torch.equal(p.detach(), expected_state[n]) for n, p in net.named_parameters())
     assert torch.allclose(net(x), expected_out) and int((net[0].bias == 0).sum()) == 2
     assert pruning.make_permanent(nn.Linear(2, 2)).weight.shape == (2, 2), "unpruned models are left alone"
+
+
+@pytest.mark.parametrize("target, num_steps", [(0.95, 4), (0.8, 1), (0.9, 10), (0.0, 3)])
+def test_gradual_amounts_follow_the_cubic_schedule_on_a_real_tensor(target, num_steps):
+    amounts = pruning.gradual_amounts(target, num_steps)
+    assert len(amounts) == num_steps and all(0 <= a <= 1 for a in amounts)
+    layer = nn.Linear(400, 250)
+    for step, amount in enumerate(amounts, start=1):
+        prune.l1_unstructured(layer, "weight", amount=amount)
+        expected = pruning.cubic_sparsity(step, num_steps, target)
+        assert pruning.module_sparsity(layer) == pytest.approx(expected, abs=1e-4)
+    assert pruning.module_sparsity(layer) == pytest.approx(target, abs=1e-4)
+
+
+def test_cubic_sparsity_prunes_fast_first_and_never_decreases():
+    path = [pruning.cubic_sparsity(k, 5, 0.9) for k in range(8)]
+    assert path[0] == 0.0 and path[5] == path[7] == pytest.approx(0.9)
+    assert all(b >= a for a, b in zip(path, path[1:], strict=False))
+    assert path[1] - path[0] > path[5] - path[4], "large steps first, small steps last"
+    with pytest.raises(ValueError, match=r"target must be a fraction in \[0, 1\), got 1.0"):
+        pruning.gradual_amounts(1.0, 3)
+    with pytest.raises(ValueError, match="num_steps must be a positive int, got 0"):
+        pruning.gradual_amounts(0.5, 0)
+
+
+def test_sparsity_by_kind_pools_weights_and_biases_as_the_forward_pass_sees_them():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 4))
+    with torch.no_grad():
+        net[1].weight.zero_()  # BatchNorm is not counted
+    prune.l1_unstructured(net[0], "weight", amount=9)  # 9 of 18 conv weights
+    prune.l1_unstructured(net[3], "bias", amount=1)  # 1 of 4 biases
+    assert pruning.sparsity_by_kind(net) == pytest.approx({"weight": 9 / 50, "bias": 1 / 4})
+    pruning.make_permanent(net)
+    assert pruning.sparsity_by_kind(net) == pytest.approx({"weight": 9 / 50, "bias": 1 / 4})
+    assert pruning.sparsity_by_kind(nn.Linear(3, 2, bias=False)) == {"weight": 0.0, "bias": 0.0}
+
+
+def test_rewind_copies_values_and_never_shares_storage():
+    torch.manual_seed(0)
+    model = models.LeNet300100()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    prune.global_unstructured(pruning.parameters_to_prune(model), prune.L1Unstructured, amount=0.8)
+    mask = model.fc1.weight_mask.clone()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # "training"
+    assert pruning.rewind(model, initial) is model
+    assert torch.equal(model.fc1.weight_orig, initial["fc1.weight"])
+    assert torch.equal(model.fc3.bias, initial["fc3.bias"])
+    assert torch.equal(model.fc1.weight_mask, mask), "the mask is kept"
+    assert model.fc1.weight_orig.data_ptr() != initial["fc1.weight"].data_ptr()
+    with torch.no_grad():
+        model.fc1.weight_orig.add_(1.0)
+    assert not torch.equal(model.fc1.weight_orig, initial["fc1.weight"]), "no shared storage"
+    with pytest.raises(ValueError, match="has no parameter 'fc9.weight'"):
+        pruning.rewind(model, {"fc9.weight": torch.zeros(1)})
+
+
+def test_configured_pruning_prunes_weights_only_globally_without_rewinding(tmp_path):
+    from helpers import data, training
+
+    dm = data.CIFAR10DataModule(source="synthetic", synthetic_sizes=(128, 32, 32), batch_size=32)
+    torch.manual_seed(0)
+    model = models.VGGSmall(dm.dims, dm.num_classes, widths=(4, 8))
+    bn_weights = [m.weight.detach().clone() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    initial = model.classifier.weight.detach().clone()
+    training.fit(model, dm, num_epochs=2, cache=False, progress=False, limit_val_batches=0,
+                 callbacks=[pruning.configured_pruning(model, 0.5)])
+    assert not prune.is_pruned(model), "made permanent when training ends"
+    assert pruning.global_sparsity(model) == pytest.approx(0.75, abs=1e-3), "0.5 twice compounds to 0.75"
+    assert len(set(round(s, 3) for s in pruning.layer_sparsity(model).values())) > 1, "global, not per layer"
+    assert pruning.sparsity_by_kind(model)["bias"] == 0.0
+    kept = model.classifier.weight.detach()
+    assert not torch.allclose(kept, initial * (kept != 0)), "trained weights are kept, not rewound"
+    bn_after = [m.weight.detach() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(int((w == 0).sum()) == 0 for w in bn_after) and len(bn_after) == len(bn_weights)
