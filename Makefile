@@ -46,8 +46,9 @@ feedback: venv  ## HTML feedback under feedback/<student>/<assignment>/
 grades: venv  ## export the gradebook to grades.csv
 	$(BIN)/nbgrader export --to grades.csv
 
-benchmark: venv  ## accuracy/sparsity/size table and notebook run times (prints figures)
+benchmark: venv  ## trade-off table, notebook run times, pruning schedules with 3 seeds (prints figures)
 	$(BIN)/python benchmarks/tradeoff.py
+	$(BIN)/python benchmarks/schedules.py
 
 clean-grading:  ## remove the gradebook and all submission/grading folders
 	rm -rf gradebook.db submitted autograded feedback grades.csv

@@ -7,8 +7,9 @@ take the strategy as an argument (``prune=``), so they work for any of them. Aro
 strategies: :func:`prune_copy` (prune a fresh copy, leave the model alone),
 :func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound),
 :func:`make_permanent` (``prune.remove`` everywhere). Pruning while training: schedules are plain
-functions (:func:`cubic_sparsity`, :func:`gradual_amounts`), :func:`configured_pruning` builds
-Lightning's ``ModelPruning`` callback, :func:`rewind` resets weights for lottery-ticket runs.
+functions (:func:`cubic_sparsity`, :func:`gradual_amounts`, :func:`epoch_schedule`);
+:func:`configured_pruning` builds Lightning's ``ModelPruning`` callback; :func:`rewind` resets
+weights for lottery-ticket runs.
 
 **Accounting.** Sparsity of tensors, layers and models, parameter counts, serialized size (dense
 and CSR) and CPU latency. Every function here is correct both while a module carries
@@ -28,7 +29,7 @@ import io
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -189,6 +190,16 @@ def gradual_amounts(target: float, num_steps: int) -> list[float]:
     _checks.positive_int("num_steps", num_steps)
     path = [cubic_sparsity(k, num_steps, target) for k in range(num_steps + 1)]
     return [amount_for_target(before, after) for before, after in zip(path, path[1:], strict=False)]
+
+
+def epoch_schedule(amounts: Sequence[float]) -> Callable[[int], float]:
+    """Return ``amount(epoch)`` for ``ModelPruning``: ``amounts[epoch]``, then 0.0 (no more pruning)."""
+    amounts = [_checks.fraction("amount", a) for a in amounts]
+
+    def amount(epoch: int) -> float:
+        return amounts[epoch] if 0 <= epoch < len(amounts) else 0.0
+
+    return amount
 
 
 def configured_pruning(model: nn.Module, amount: float | Callable[[int], float]):

@@ -148,6 +148,36 @@ def iterative_sweep(model: L.LightningModule, dm: L.LightningDataModule, schedul
     return rows
 
 
+def gradual_sweep(model: L.LightningModule, dm: L.LightningDataModule, targets: Sequence[float], *,
+                  num_epochs: int = 6, num_steps: int = 4, example_input: torch.Tensor | None = None,
+                  latency_repeats: int = 20) -> list[dict]:
+    """Prune a fresh copy of ``model`` gradually *while* training it, once per target sparsity.
+
+    Each copy trains ``num_epochs`` epochs with Lightning's ``ModelPruning`` callback
+    (:func:`helpers.pruning.configured_pruning`: global L1 on the Linear/Conv2d weights, no
+    rewinding), which prunes at the end of each of the first ``num_steps`` epochs along the cubic
+    schedule (:func:`helpers.pruning.gradual_amounts`) and then lets the last epochs fine-tune.
+
+    Returns:
+        One row per target (keys :data:`ROW_KEYS`); ``amount`` is the target, ``method`` is
+        ``"gradual"``, ``strategy`` ``"l1_global"``.
+    """
+    targets = [_checks.fraction("target", t, open_right=True) for t in targets]
+    _checks.positive_int("num_epochs", num_epochs)
+    if _checks.positive_int("num_steps", num_steps) > num_epochs:
+        raise ValueError(f"num_steps must be at most num_epochs ({num_epochs}), got {num_steps}")
+    rows = []
+    for target in targets:
+        candidate = pruning.prune_copy(model, 0.0, lambda m, _: m)  # a plain copy, checked unpruned
+        schedule = pruning.epoch_schedule(pruning.gradual_amounts(target, num_steps))
+        training.fit(candidate, dm, num_epochs=num_epochs, cache=False, limit_val_batches=0,
+                     callbacks=[pruning.configured_pruning(candidate, schedule)])
+        row = measure(candidate, dm, example_input=example_input, latency_repeats=latency_repeats)
+        rows.append({"amount": target, "strategy": pruning.strategy_name(pruning.l1_global),
+                     "method": "gradual", "finetuned": True, **row})
+    return rows
+
+
 def rows_within_budget(rows: Sequence[dict], dense_accuracy: float, budget: float = 0.01) -> list[dict]:
     """Return the rows whose accuracy drop ``dense_accuracy - row["accuracy"]`` is at most ``budget``.
 

@@ -147,3 +147,21 @@ def test_a_drop_equal_to_the_budget_is_within_it_despite_float32():
     assert tradeoff.highest_sparsity_within_budget(rows, dense, 0.004) == 0.0, "nothing within: 0.0"
     with pytest.raises(ValueError, match=r"budget must be a fraction in \[0, 1\], got 5"):
         tradeoff.rows_within_budget(rows, dense, 5)
+
+
+def test_gradual_sweep_prunes_while_training_to_each_target(trained, mnist):
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+    rows = tradeoff.gradual_sweep(trained, mnist, [0.5, 0.9], num_epochs=2, num_steps=2, latency_repeats=1)
+    assert [r["sparsity"] for r in rows] == pytest.approx([0.5, 0.9], abs=1e-3)
+    assert all(r["method"] == "gradual" and r["strategy"] == "l1_global" and set(r) == set(tradeoff.ROW_KEYS)
+               for r in rows)
+    assert all(torch.equal(trained.state_dict()[k], v) for k, v in state.items()), "model untouched"
+    with pytest.raises(ValueError, match="num_steps must be at most num_epochs"):
+        tradeoff.gradual_sweep(trained, mnist, [0.5], num_epochs=2, num_steps=3)
+
+
+def test_epoch_schedule_stops_pruning_after_its_amounts():
+    amount = pruning.epoch_schedule([0.5, 0.25])
+    assert [amount(e) for e in range(4)] == [0.5, 0.25, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"amount must be a fraction in \[0, 1\], got 2"):
+        pruning.epoch_schedule([0.5, 2])
