@@ -10,7 +10,8 @@ It prints figures and asserts nothing:
    accuracy, sparsity, non-zero parameters, file size (dense and CSR) and CPU latency for global
    and layer-wise one-shot L1 pruning, global pruning followed by fine-tuning, and iterative
    pruning (several prune / fine-tune rounds); the highest global sparsity that stays within
-   0.5 percentage points of the dense accuracy after fine-tuning; the compression ratio of that
+   0.5 percentage points of the dense accuracy after fine-tuning (chosen on the validation split,
+   reported on the test split); the compression ratio of that
    model's saved file against the dense one; a Markdown table for the README.
 2. The same on full MNIST and on CIFAR-10 (VGGSmall) when their files are already on disk
    (nothing is downloaded here; otherwise they are reported as skipped).
@@ -30,6 +31,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import lightning as L
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +61,16 @@ def environment(**values: str):
                 os.environ[key] = value
 
 
-def highest_within(rows: list[dict], dense_accuracy: float, budget: float = BUDGET) -> dict | None:
-    """The most accurate row at the highest sparsity within the budget (None if there is none)."""
-    within = tradeoff.rows_within_budget(rows, dense_accuracy, budget)
-    return max(within, key=lambda r: (r["sparsity"], r["accuracy"]), default=None)
+def highest_within(rows: list[dict], dense_val_accuracy: float, budget: float = BUDGET) -> dict | None:
+    """The row at the highest sparsity within the budget on the validation split, most accurate there.
+
+    The choice uses the validation accuracy only, so the chosen row's test accuracy stays an honest
+    estimate (None if no row is within the budget).
+    """
+    by_val = [{**row, "accuracy": row["val_accuracy"], "test_accuracy": row["accuracy"]} for row in rows]
+    within = tradeoff.rows_within_budget(by_val, dense_val_accuracy, budget)
+    best = max(within, key=lambda r: (r["sparsity"], r["accuracy"]), default=None)
+    return None if best is None else {**best, "accuracy": best["test_accuracy"]}
 
 
 def readme_table(one_shot: list[dict], layer: list[dict], iterative: list[dict], dense_bytes: int) -> str:
@@ -87,9 +95,11 @@ def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dic
     print(f"\n## {title}\n")
     start = time.perf_counter()
     dense_accuracy = training.evaluate(model, dm)
+    dense_val_accuracy = training.evaluate(model, dm, split="val")
     dense_bytes = pruning.serialized_size(model)
-    print(f"data: {dm.source}, {len(dm.train_set):,} train / {len(dm.test_set):,} test images; "
-          f"dense test accuracy {dense_accuracy:.2%}; dense file {dense_bytes:,} bytes")
+    print(f"data: {dm.source}, {len(dm.train_set):,} train / {len(dm.val_set):,} val / {len(dm.test_set):,} "
+          f"test images; dense test accuracy {dense_accuracy:.2%}, validation {dense_val_accuracy:.2%}; "
+          f"dense file {dense_bytes:,} bytes")
     one_shot = tradeoff.sweep(model, dm, AMOUNTS, prune=pruning.l1_global, finetune_batches=None,
                               finetune_epochs=finetune_epochs)
     layer = tradeoff.sweep(model, dm, AMOUNTS, prune=pruning.l1_layerwise)
@@ -103,19 +113,21 @@ def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dic
     print(tradeoff.table(iterative, markdown=True))
     print("\n### For the README\n")
     print(readme_table(one_shot, layer, iterative, dense_bytes))
-    print(f"\n### Highest global sparsity within {100 * BUDGET:.1f} pp of the dense accuracy "
-          f"({dense_accuracy:.2%}) after fine-tuning\n")
+    print(f"\n### Highest global sparsity within {100 * BUDGET:.1f} pp of the dense accuracy after "
+          f"fine-tuning, chosen on the validation split (dense {dense_val_accuracy:.2%}); test accuracy "
+          f"of the chosen model (dense {dense_accuracy:.2%})\n")
     finetuned = [r for r in one_shot if r["finetuned"]]
     summary = {}
     for label, rows in (("one-shot + fine-tuning", finetuned), ("iterative", iterative),
                         ("best of both", finetuned + iterative)):
-        best = highest_within(rows, dense_accuracy)
+        best = highest_within(rows, dense_val_accuracy)
         summary[label] = best
         if best is None:
             print(f"- {label}: none")
             continue
         print(f"- {label}: **{best['sparsity']:.1%}** sparsity ({best['nonzero']:,} non-zero parameters), "
-              f"accuracy {best['accuracy']:.2%} ({100 * (best['accuracy'] - dense_accuracy):+.1f} pp); "
+              f"validation accuracy {best['val_accuracy']:.2%}, "
+              f"test accuracy {best['accuracy']:.2%} ({100 * (best['accuracy'] - dense_accuracy):+.1f} pp); "
               f"CSR file {best['sparse_bytes']:,} bytes = dense file / "
               f"{dense_bytes / best['sparse_bytes']:.2f} (compression ratio)")
     print(f"- reference: {HAN_2015}")
@@ -140,6 +152,7 @@ def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dic
 
 def offline_mnist() -> dict:
     dm = data.MNISTDataModule(source="offline")
+    L.seed_everything(0, verbose=False)  # the initial weights the notebooks' LeNet-300-100 starts from
     model = training.fit(models.LeNet300100(dm.dims, dm.num_classes), dm, num_epochs=8)
     return study("LeNet-300-100, offline MNIST", model, dm, finetune_epochs=4, round_epochs=2)
 
@@ -150,6 +163,7 @@ def full_mnist() -> None:
         print("\n## LeNet-300-100, full MNIST\n\nskipped: full MNIST is not on disk "
               f"({dm.data_dir}/MNIST/raw); run the notebooks online once to download it.")
         return
+    L.seed_everything(0, verbose=False)
     model = training.fit(models.LeNet300100(dm.dims, dm.num_classes), dm, num_epochs=8)
     study("LeNet-300-100, full MNIST", model, dm, finetune_epochs=1, round_epochs=1)
 
@@ -160,6 +174,7 @@ def full_cifar10() -> None:
         print("\n## VGGSmall, CIFAR-10\n\nskipped: CIFAR-10 is not on disk "
               f"({dm.data_dir}/cifar-10-batches-py); run notebook 04 online once to download it.")
         return
+    L.seed_everything(0, verbose=False)
     model = training.fit(models.VGGSmall(dm.dims, dm.num_classes, widths=(16, 32, 64)), dm, num_epochs=3)
     study("VGGSmall (16-32-64), CIFAR-10", model, dm, finetune_epochs=1, round_epochs=1)
 
@@ -202,8 +217,8 @@ def main() -> None:
         full_cifar10()
     best = summary["best of both"]
     met = best is not None and best["sparsity"] >= 0.9
-    print(f"\nRequirement (offline MNIST, after fine-tuning: within {100 * BUDGET:.1f} pp of dense accuracy "
-          f"at >= 90% global sparsity): {'met' if met else 'NOT met'}"
+    print(f"\nRequirement (offline MNIST, after fine-tuning: within {100 * BUDGET:.1f} pp of the dense "
+          f"validation accuracy at >= 90% global sparsity): {'met' if met else 'NOT met'}"
           + (f", at {best['sparsity']:.1%}." if best else "."))
     if not args.skip_notebooks:
         notebook_times()

@@ -3,9 +3,10 @@
 A sweep answers "how far can this model be pruned, and what does each amount buy and cost?".
 For each amount it prunes a fresh copy of a trained model with a pruning strategy
 (``prune=``, any :data:`helpers.pruning.Strategy`; global L1 by default), optionally fine-tunes
-the copy with the Lightning Trainer (:func:`helpers.training.finetune`), and measures test
-accuracy, sparsity, non-zero parameters, serialized size (dense and CSR) and CPU latency
-(:func:`measure`). :func:`iterative_sweep` follows a schedule of target sparsities instead.
+the copy with the Lightning Trainer (:func:`helpers.training.finetune`), and measures test and
+validation accuracy, sparsity, non-zero parameters, serialized size (dense and CSR) and CPU
+latency (:func:`measure`). Choose a model by its validation accuracy and report its test accuracy.
+:func:`iterative_sweep` follows a schedule of target sparsities instead.
 The notebooks and the benchmarks share these.
 """
 
@@ -19,8 +20,8 @@ from torch import nn
 
 from helpers import _checks, pruning, training
 
-ROW_KEYS = ("amount", "strategy", "method", "finetuned", "accuracy", "sparsity", "nonzero",
-            "dense_bytes", "sparse_bytes", "latency_ms")
+ROW_KEYS = ("amount", "strategy", "method", "finetuned", "accuracy", "val_accuracy", "sparsity",
+            "nonzero", "dense_bytes", "sparse_bytes", "latency_ms")
 ACCURACY_TOLERANCE = 1e-6
 """Accuracies are float32 measurements: an accuracy drop within ``budget + ACCURACY_TOLERANCE``
 is within the budget (``0.961 - 0.956`` computed from float32 values is ``0.0050000548...``)."""
@@ -38,19 +39,22 @@ def measure(model: nn.Module, dm: L.LightningDataModule, *, example_input: torch
 
     Args:
         model: The model, pruned or not.
-        dm: The data module whose test split gives the accuracy.
+        dm: The data module whose test and validation splits give the accuracies.
         example_input: Input for the latency timing; one seeded random image by default.
         latency_repeats: Timed calls whose median is the latency.
 
     Returns:
-        ``{"accuracy"`` (test accuracy, a fraction), ``"sparsity"`` (fraction of the Linear and
-        Conv2d weights that are zero), ``"nonzero"`` (non-zero parameters, biases included),
-        ``"dense_bytes"`` and ``"sparse_bytes"`` (``torch.save`` size, weights stored dense or
-        as CSR), ``"latency_ms"`` (median CPU time of one forward pass of ``model`` as given: a
-        model that still carries its pruning masks also runs the hooks that apply them)``}``.
+        ``{"accuracy"`` (test accuracy, a fraction), ``"val_accuracy"`` (validation accuracy:
+        choose by this one, so the test accuracy stays an unbiased estimate), ``"sparsity"``
+        (fraction of the Linear and Conv2d weights that are zero), ``"nonzero"`` (non-zero
+        parameters, biases included), ``"dense_bytes"`` and ``"sparse_bytes"`` (``torch.save``
+        size, weights stored dense or as CSR), ``"latency_ms"`` (median CPU time of one forward
+        pass of ``model`` as given: a model that still carries its pruning masks also runs the
+        hooks that apply them)``}``.
     """
     example_input = example_batch(dm) if example_input is None else example_input
     return {"accuracy": training.evaluate(model, dm),
+            "val_accuracy": training.evaluate(model, dm, split="val"),
             "sparsity": pruning.global_sparsity(model),
             "nonzero": pruning.count_parameters(model).nonzero,
             "dense_bytes": pruning.serialized_size(model),
@@ -203,11 +207,11 @@ def table(rows: Sequence[dict], markdown: bool = False) -> str:
 
     Fractions are shown in percent, sizes in kB, latency in ms.
     """
-    header = ["amount", "strategy", "method", "fine-tuned", "accuracy", "sparsity", "non-zero params",
-              "dense kB", "sparse kB", "latency ms"]
+    header = ["amount", "strategy", "method", "fine-tuned", "accuracy", "val accuracy", "sparsity",
+              "non-zero params", "dense kB", "sparse kB", "latency ms"]
     lines = [[f"{100 * r['amount']:.4g}%", r["strategy"], r.get("method", "one-shot"),
               "yes" if r["finetuned"] else "no",
-              f"{r['accuracy']:.2%}", f"{r['sparsity']:.1%}", f"{r['nonzero']:,}",
+              f"{r['accuracy']:.2%}", f"{r['val_accuracy']:.2%}", f"{r['sparsity']:.1%}", f"{r['nonzero']:,}",
               f"{r['dense_bytes'] / 1e3:,.0f}", f"{r['sparse_bytes'] / 1e3:,.0f}",
               f"{r['latency_ms']:.3f}"] for r in rows]
     if markdown:

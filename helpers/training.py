@@ -8,6 +8,7 @@ The cache lives in ``$PRUNING_CACHE_DIR`` or ``~/.cache/pruning-workbook/checkpo
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch import nn
+from torch.optim.swa_utils import update_bn
 
 import helpers
 from helpers import _checks
@@ -201,3 +204,34 @@ def evaluate(model: L.LightningModule, dm: L.LightningDataModule, split: str = "
         run = trainer.test if split == "test" else trainer.validate
         results = run(model, datamodule=dm, verbose=False)
     return float(results[0][f"{split}_acc"])
+
+
+def recalibrate_batchnorm(model: nn.Module, dm: L.LightningDataModule, num_batches: int = 20,
+                          seed: int = 0) -> nn.Module:
+    """Re-estimate the BatchNorm running statistics of ``model`` on training batches, without labels.
+
+    Pruning changes what every layer outputs, but a BatchNorm layer keeps normalising with the
+    running mean and variance it measured on the unpruned activations. This resets them and
+    measures them again on ``num_batches`` shuffled training batches (labels unused), with
+    :func:`torch.optim.swa_utils.update_bn` under ``torch.no_grad()``: no weight changes, and the
+    pruning masks stay in force. A model without BatchNorm is returned unchanged.
+
+    Args:
+        model: The (pruned) model, changed in place.
+        dm: The data module whose training batches are used.
+        num_batches: Training batches to average the statistics over.
+        seed: Seed for the shuffling, so the statistics are the same on every run.
+
+    Returns:
+        ``model``, in eval mode.
+    """
+    _checks.positive_int("num_batches", num_batches)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    L.seed_everything(seed, verbose=False)
+    dm.prepare_data()
+    dm.setup("fit")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        update_bn(itertools.islice(dm.train_dataloader(), num_batches), model, device=device)
+    return model.eval()

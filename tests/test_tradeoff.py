@@ -52,7 +52,10 @@ def test_finetune_with_an_lr_restores_the_hyperparameter_and_zero_batches_do_not
 def test_measure_reports_what_the_helpers_measure(trained, mnist):
     pruned = pruning.prune_copy(trained, 0.9)
     row = tradeoff.measure(pruned, mnist, latency_repeats=3)
+    assert set(row) == set(tradeoff.ROW_KEYS) - {"amount", "strategy", "method", "finetuned"}
     assert row["accuracy"] == training.evaluate(pruned, mnist)
+    assert row["val_accuracy"] == training.evaluate(pruned, mnist, split="val")
+    assert row["val_accuracy"] != row["accuracy"], "two different splits"
     assert row["sparsity"] == pytest.approx(0.9, abs=1e-4)
     assert row["nonzero"] == pruning.count_parameters(pruned).nonzero
     assert row["dense_bytes"] == pruning.serialized_size(trained)
@@ -108,16 +111,16 @@ def test_iterative_sweep_compounds_to_each_target(trained, mnist):
 
 def test_table_formats_text_and_markdown():
     rows = [dict(amount=0.9, strategy="l1_global", method="one-shot", finetuned=True, accuracy=0.9612,
-                 sparsity=0.9, nonzero=27_030, dense_bytes=1_069_077, sparse_bytes=220_351,
-                 latency_ms=0.1234)]
+                 val_accuracy=0.9587, sparsity=0.9, nonzero=27_030, dense_bytes=1_069_077,
+                 sparse_bytes=220_351, latency_ms=0.1234)]
     text = tradeoff.table(rows).splitlines()
     assert len(text) == 2 and text[0].split()[:2] == ["amount", "strategy"]
-    assert text[1].split() == ["90%", "l1_global", "one-shot", "yes", "96.12%", "90.0%", "27,030", "1,069",
-                               "220", "0.123"]
+    assert text[1].split() == ["90%", "l1_global", "one-shot", "yes", "96.12%", "95.87%", "90.0%", "27,030",
+                               "1,069", "220", "0.123"]
     markdown = tradeoff.table(rows + rows, markdown=True).splitlines()
     assert len(markdown) == 4 and markdown[1].startswith("|---:|---|")
-    assert markdown[2] == ("| 90% | l1_global | one-shot | yes | 96.12% | 90.0% | 27,030 | 1,069 | 220 "
-                           "| 0.123 |")
+    assert markdown[2] == ("| 90% | l1_global | one-shot | yes | 96.12% | 95.87% | 90.0% | 27,030 | 1,069 "
+                           "| 220 | 0.123 |")
 
 
 def test_example_batch_is_seeded_and_shaped(mnist):

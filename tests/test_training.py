@@ -71,3 +71,50 @@ def test_trainer_defaults_are_cpu_friendly_and_quiet():
     trainer = training.make_trainer(2, progress=False)
     assert trainer.max_epochs == 2 and trainer.logger is None
     assert not trainer.checkpoint_callbacks and trainer.progress_bar_callback is None
+
+
+@pytest.fixture(scope="module")
+def cifar_vgg():
+    """A VGGSmall (conv + BatchNorm) trained briefly on a small synthetic CIFAR-10 stand-in."""
+    from helpers import data
+
+    dm = data.CIFAR10DataModule(source="synthetic", synthetic_sizes=(3_000, 500, 1_000))
+    model = models.VGGSmall(dm.dims, dm.num_classes, widths=(16, 32, 64))
+    return training.fit(model, dm, num_epochs=2, cache=False, progress=False, limit_val_batches=0), dm
+
+
+def test_recalibrate_batchnorm_restores_a_pruned_vgg(cifar_vgg):
+    from helpers import pruning
+
+    vgg, dm = cifar_vgg
+    dense = training.evaluate(vgg, dm)
+    pruned = pruning.prune_copy(vgg, 0.4, pruning.l1_layerwise)
+    stale = training.evaluate(pruned, dm)
+    bn = pruned.features[1]
+    assert isinstance(bn, torch.nn.BatchNorm2d)
+    mean, weights = bn.running_mean.clone(), pruned.features[0].weight_orig.clone()
+    result = training.recalibrate_batchnorm(pruned, dm, num_batches=20)
+    assert result is pruned and not pruned.training
+    assert not torch.allclose(bn.running_mean, mean), "the running statistics were measured again"
+    assert torch.equal(pruned.features[0].weight_orig, weights), "no weight changes"
+    assert pruning.global_sparsity(pruned) == pytest.approx(0.4, abs=1e-3), "the masks stay in force"
+    recalibrated = training.evaluate(pruned, dm)
+    assert stale < dense - 0.05, f"stale statistics cost accuracy: dense {dense:.3f}, pruned {stale:.3f}"
+    assert recalibrated > stale + 0.05 and recalibrated > dense - 0.05, (dense, stale, recalibrated)
+
+
+def test_recalibrate_batchnorm_is_seeded_and_checks_its_input(cifar_vgg, mnist):
+    from helpers import pruning
+
+    vgg, dm = cifar_vgg
+    first, second = (training.recalibrate_batchnorm(pruning.prune_copy(vgg, 0.5), dm, num_batches=3)
+                     for _ in range(2))
+    assert torch.equal(first.features[1].running_var, second.features[1].running_var)
+    lenet = models.LeNet300100()
+    state = {k: v.clone() for k, v in lenet.state_dict().items()}
+    assert training.recalibrate_batchnorm(lenet, mnist, num_batches=2) is lenet
+    assert all(torch.equal(lenet.state_dict()[k], v) for k, v in state.items()), "no BatchNorm: unchanged"
+    with pytest.raises(ValueError, match="num_batches must be a positive int, got 0"):
+        training.recalibrate_batchnorm(vgg, dm, num_batches=0)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        training.recalibrate_batchnorm("vgg", dm)
