@@ -1,0 +1,169 @@
+"""The coordinator: prepare one job per submitted notebook, run the jobs on J workers (or a batch
+engine), then write every result into the one gradebook, one at a time.
+
+Layout under the course root (git-ignored, invisible inside the sandbox):
+
+    .grading/templates/<assignment>/<notebook>.ipynb   solutions cleared, hidden tests kept
+    .grading/cache/                                     checkpoints, warmed by the source notebook
+    .grading/jobs.txt                                   one job folder per line (a batch array's index)
+    .grading/jobs/<assignment>/<student>/<notebook>/    job.json, in/, template.ipynb, cache/, out/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .notebook import make_template, write_notebook
+from .sandbox import JOB, Limits, bwrap_command, sandbox_env
+
+WORK = ".grading"
+
+
+@dataclass
+class Course:
+    """An nbgrader course folder: ``solutions/`` (source), ``submitted/``, ``autograded/``, ..."""
+
+    root: Path
+    sandbox: bool = True
+    timeout: int = 120  # seconds per cell
+    job_timeout: int = 1800  # seconds per submitted notebook, everything included
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def work(self) -> Path:
+        return self.root / WORK
+
+    @property
+    def data_dir(self) -> Path:
+        env = os.environ.get("PRUNING_DATA_DIR")
+        return Path(env) if env else Path.home() / ".cache" / "pruning-workbook" / "data"
+
+    def assignments(self) -> list[str]:
+        folders = (self.root / "solutions").iterdir()
+        return sorted(p.name for p in folders if p.is_dir() and p.name[0].isdigit())
+
+
+def submissions(course: Course, assignments: list[str]) -> list[tuple[str, str, Path]]:
+    """``(student, assignment, notebook)`` for each submitted notebook the source also has."""
+    found = []
+    for assignment in assignments:
+        names = {p.stem for p in (course.root / "solutions" / assignment).glob("*.ipynb")}
+        for folder in sorted((course.root / "submitted").glob(f"*/{assignment}")):
+            found += [(folder.parent.name, assignment, nb) for nb in sorted(folder.glob("*.ipynb"))
+                      if nb.stem in names]
+    return found
+
+
+def warm_cache(course: Course, assignment: str) -> None:
+    """Run the source notebook once (trusted instructor code), so sandboxes load, not train."""
+    from nbclient import NotebookClient
+
+    cache = course.work / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    for source in sorted((course.root / "solutions" / assignment).glob("*.ipynb")):
+        marker = cache / f".warm-{source.stem}-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
+        if marker.exists():
+            continue
+        nb = nbformat.read(source, as_version=4)
+        env = {**os.environ, "PRUNING_CACHE_DIR": str(cache), "PRUNING_DATA_DIR": str(course.data_dir),
+               "PRUNING_OFFLINE": "1"}
+        scratch = course.work / "warm" / source.stem
+        scratch.mkdir(parents=True, exist_ok=True)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                                resources={"metadata": {"path": str(scratch)}})
+        with client.setup_kernel(env=env):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code":
+                    client.execute_cell(cell, index)
+        marker.touch()
+
+
+def prepare(course: Course, assignments: list[str] | None = None) -> list[Path]:
+    """Templates, a warm cache and one job folder per submitted notebook; returns the job folders."""
+    assignments = assignments or course.assignments()
+    unknown = sorted(set(assignments) - set(course.assignments()))
+    if unknown:
+        raise ValueError(f"unknown assignment(s) {unknown}: the course has {course.assignments()}")
+    course.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(course.work / "jobs", ignore_errors=True)
+    found = submissions(course, assignments)
+    for assignment in sorted({a for _, a, _ in found}):
+        for source in (course.root / "solutions" / assignment).glob("*.ipynb"):
+            write_notebook(make_template(source), course.work / "templates" / assignment / source.name)
+        warm_cache(course, assignment)
+    jobs = [make_job(course, *item) for item in found]
+    (course.work / "jobs.txt").write_text("".join(f"{job}\n" for job in jobs))
+    return jobs
+
+
+def make_job(course: Course, student: str, assignment: str, notebook: Path) -> Path:
+    """A self-contained job folder: the submission, its template, a private cache copy, settings."""
+    job = course.work / "jobs" / assignment / student / notebook.stem
+    (job / "in").mkdir(parents=True)
+    (job / "out").mkdir()
+    shutil.copy(notebook, job / "in" / notebook.name)
+    shutil.copy(course.work / "templates" / assignment / notebook.name, job / "template.ipynb")
+    shutil.copytree(course.work / "cache", job / "cache", ignore=shutil.ignore_patterns(".*"))
+    settings = {"student": student, "assignment": assignment, "notebook": notebook.stem,
+                "course_root": str(course.root.resolve()), "data_dir": str(course.data_dir),
+                "sandbox": course.sandbox, "timeout": course.timeout, "job_timeout": course.job_timeout,
+                "threads": max(1, (os.cpu_count() or 1) // max(1, course.jobs))}
+    (job / "job.json").write_text(json.dumps(settings, indent=1))
+    return job.resolve()
+
+
+def job_command(job: Path) -> list[str]:
+    """The one command that grades one job folder: what every worker and every batch task runs."""
+    return [sys.executable, "-m", "grading", "run-job", str(job)]
+
+
+def worker_command(job: Path, settings: dict) -> tuple[list[str], dict[str, str] | None, str]:
+    """``run_one`` for this job: inside the sandbox, or (opted out) directly; argv, env, cwd."""
+    root, data = Path(settings["course_root"]), Path(settings["data_dir"])
+    base = JOB if settings["sandbox"] else str(job)
+    argv = [sys.executable, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
+            "--template", f"{base}/template.ipynb", "--out", f"{base}/out", "--timeout",
+            str(settings["timeout"])]
+    env = sandbox_env(root, data, settings["threads"])
+    if settings["sandbox"]:
+        return bwrap_command(argv, job, root, data, env, Limits()), None, str(job)
+    env = {**os.environ, **env, "HOME": str(job), "PRUNING_CACHE_DIR": str(job / "cache"),
+           "TMPDIR": str(job / "tmp")}
+    (job / "tmp").mkdir(exist_ok=True)
+    return argv, env, str(job)
+
+
+def run_job(job: Path) -> int:
+    """Grade one job folder (the body of ``python -m grading run-job``); its log goes to ``log.txt``."""
+    settings = json.loads((job / "job.json").read_text())
+    argv, env, cwd = worker_command(job, settings)
+    with open(job / "log.txt", "w") as log:
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            return process.wait(timeout=settings["job_timeout"])
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            log.write(f"\ngrading stopped: the submission took longer than {settings['job_timeout']} s\n")
+            return 124
+
+
+def run_local(course: Course, jobs: list[Path]) -> dict[Path, int]:
+    """Run every job on ``course.jobs`` workers, each job a separate process: exit code per job."""
+    def one(job: Path) -> int:
+        return subprocess.run(job_command(job), cwd=course.root).returncode
+
+    with ThreadPoolExecutor(max_workers=course.jobs) as pool:
+        return dict(zip(jobs, pool.map(one, jobs), strict=True))
