@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 
 from .notebook import make_template, write_notebook
-from .sandbox import JOB, Limits, bwrap_command, sandbox_env
+from .sandbox import JOB, PYTHON, Limits, bwrap_command, sandbox_env
 
 WORK = ".grading"
 
@@ -49,6 +49,11 @@ class Course:
         env = os.environ.get("PRUNING_DATA_DIR")
         return Path(env) if env else Path.home() / ".cache" / "pruning-workbook" / "data"
 
+    @property
+    def user_cache(self) -> Path:
+        env = os.environ.get("PRUNING_CACHE_DIR")
+        return Path(env) if env else Path.home() / ".cache" / "pruning-workbook" / "checkpoints"
+
     def assignments(self) -> list[str]:
         folders = (self.root / "solutions").iterdir()
         return sorted(p.name for p in folders if p.is_dir() and p.name[0].isdigit())
@@ -66,11 +71,18 @@ def submissions(course: Course, assignments: list[str]) -> list[tuple[str, str, 
 
 
 def warm_cache(course: Course, assignment: str) -> None:
-    """Run the source notebook once (trusted instructor code), so sandboxes load, not train."""
+    """Run the source notebook once (trusted instructor code), so sandboxes load, not train.
+
+    Checkpoints already in the instructor's own cache (``$PRUNING_CACHE_DIR``) are copied first:
+    their names are keyed by model, hyperparameters, data and settings, so reuse is safe.
+    """
     from nbclient import NotebookClient
 
     cache = course.work / "cache"
     cache.mkdir(parents=True, exist_ok=True)
+    for checkpoint in course.user_cache.glob("*.pt") if course.user_cache.is_dir() else ():
+        if not (cache / checkpoint.name).exists():
+            shutil.copy(checkpoint, cache / checkpoint.name)
     for source in sorted((course.root / "solutions" / assignment).glob("*.ipynb")):
         marker = cache / f".warm-{source.stem}-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
         if marker.exists():
@@ -132,7 +144,8 @@ def worker_command(job: Path, settings: dict) -> tuple[list[str], dict[str, str]
     """``run_one`` for this job: inside the sandbox, or (opted out) directly; argv, env, cwd."""
     root, data = Path(settings["course_root"]), Path(settings["data_dir"])
     base = JOB if settings["sandbox"] else str(job)
-    argv = [sys.executable, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
+    python = str(PYTHON) if settings["sandbox"] else sys.executable
+    argv = [python, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
             "--template", f"{base}/template.ipynb", "--out", f"{base}/out", "--timeout",
             str(settings["timeout"])]
     env = sandbox_env(root, data, settings["threads"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -47,7 +48,8 @@ def record(root: Path, student: str, assignment: str, results: dict[str, dict]) 
     """
     timestamp_file = root / "submitted" / student / assignment / "timestamp.txt"
     timestamp = parse_utc(timestamp_file.read_text().strip()) if timestamp_file.exists() else None
-    with Gradebook(db_url(root), COURSE_ID) as gb:
+    with Gradebook(db_url(root), COURSE_ID) as gb, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Object of type .* not in session")  # nbgrader's own
         gb.update_or_create_student(student)
         submission = gb.update_or_create_submission(assignment, student, timestamp=timestamp)
         for notebook in submission.notebooks:

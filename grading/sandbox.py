@@ -26,6 +26,8 @@ JOB = "/job"
 OPT_OUT_ENV = "GRADING_NO_SANDBOX"
 COURSE_PARTS = ("helpers", "notebooks")
 GRADING = Path(__file__).resolve().parent  # this package, wherever it is installed
+# The environment's interpreter by a path that exists inside (the venv itself may be a symlink).
+PYTHON = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
 
@@ -75,14 +77,19 @@ def read_only_paths(course_root: Path, data_dir: Path) -> list[Path]:
 def bwrap_command(argv: list[str], job_dir: Path, course_root: Path, data_dir: Path, env: dict[str, str],
                   limits: Limits = Limits()) -> list[str]:
     """``argv`` wrapped in bubblewrap and prlimit, with ``job_dir`` mounted writable at ``/job``."""
+    root = course_root.resolve()
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--clearenv",
-           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
-    for path in read_only_paths(course_root.resolve(), data_dir):
-        cmd += ["--ro-bind", str(path), str(path)]
+           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"]
+    # Outer mounts first: an empty course root, then what it shows (helpers/, notebooks/, ...).
+    mounts = [(Path("/tmp"), ["--tmpfs", "/tmp"]), (root, ["--tmpfs", str(root)])]
+    mounts += [(p, ["--ro-bind", str(p), str(p)]) for p in read_only_paths(root, data_dir)]
+    for _, mount in sorted(mounts, key=lambda m: len(m[0].parts)):
+        cmd += mount
     for secret in SECRETS:
         if Path(secret).exists():
             cmd += ["--ro-bind", "/dev/null", secret] if Path(secret).is_file() else ["--tmpfs", secret]
-    cmd += ["--bind", str(job_dir.resolve()), JOB, "--chdir", JOB]
+    cmd += ["--bind", str(job_dir.resolve()), JOB, "--chdir", JOB, "--remount-ro", str(root),
+            "--remount-ro", "/"]
     for key, value in sorted(env.items()):
         cmd += ["--setenv", key, value]
     return cmd + ["--", *limits.prlimit(), *argv]
@@ -90,7 +97,7 @@ def bwrap_command(argv: list[str], job_dir: Path, course_root: Path, data_dir: P
 
 def sandbox_env(course_root: Path, data_dir: Path, threads: int) -> dict[str, str]:
     """The whole environment inside the sandbox (nothing else is inherited)."""
-    return {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": JOB, "TMPDIR": "/tmp",
+    return {"PATH": f"{PYTHON.parent}:/usr/bin:/bin", "HOME": JOB, "TMPDIR": "/tmp",
             "PYTHONPATH": str(GRADING.parent), "PRUNING_OFFLINE": "1",
             "PRUNING_CACHE_DIR": f"{JOB}/cache", "PRUNING_DATA_DIR": str(data_dir),
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
