@@ -73,32 +73,45 @@ def submissions(course: Course, assignments: list[str]) -> list[tuple[str, str, 
 def warm_cache(course: Course, assignment: str) -> None:
     """Run the source notebook once (trusted instructor code), so sandboxes load, not train.
 
-    Checkpoints already in the instructor's own cache (``$PRUNING_CACHE_DIR``) are copied first:
-    their names are keyed by model, hyperparameters, data and settings, so reuse is safe.
+    Checkpoints already in the instructor's own cache (``$PRUNING_CACHE_DIR``) are copied in
+    first, and new ones copied back: their names are keyed by model, hyperparameters, data and
+    settings, so sharing them is safe.
     """
-    from nbclient import NotebookClient
-
     cache = course.work / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    for checkpoint in course.user_cache.glob("*.pt") if course.user_cache.is_dir() else ():
-        if not (cache / checkpoint.name).exists():
-            shutil.copy(checkpoint, cache / checkpoint.name)
+    _copy_new(course.user_cache, cache)
     for source in sorted((course.root / "solutions" / assignment).glob("*.ipynb")):
         marker = cache / f".warm-{source.stem}-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
-        if marker.exists():
-            continue
-        nb = nbformat.read(source, as_version=4)
-        env = {**os.environ, "PRUNING_CACHE_DIR": str(cache), "PRUNING_DATA_DIR": str(course.data_dir),
-               "PRUNING_OFFLINE": "1"}
-        scratch = course.work / "warm" / source.stem
-        scratch.mkdir(parents=True, exist_ok=True)
-        client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(scratch)}})
-        with client.setup_kernel(env=env):
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type == "code":
-                    client.execute_cell(cell, index)
-        marker.touch()
+        if not marker.exists():
+            _run_source(course, source, cache)
+            marker.touch()
+    _copy_new(cache, course.user_cache)
+
+
+def _copy_new(src: Path, dst: Path) -> None:
+    """Copy the checkpoints of ``src`` that ``dst`` lacks."""
+    if src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        for checkpoint in src.glob("*.pt"):
+            if not (dst / checkpoint.name).exists():
+                shutil.copy(checkpoint, dst / checkpoint.name)
+
+
+def _run_source(course: Course, source: Path, cache: Path) -> None:
+    """Execute a source notebook top to bottom (it must pass), checkpoints going to ``cache``."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(source, as_version=4)
+    env = {**os.environ, "PRUNING_CACHE_DIR": str(cache), "PRUNING_DATA_DIR": str(course.data_dir),
+           "PRUNING_OFFLINE": "1"}
+    scratch = course.work / "warm" / source.stem
+    scratch.mkdir(parents=True, exist_ok=True)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(scratch)}})
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
 
 
 def prepare(course: Course, assignments: list[str] | None = None) -> list[Path]:

@@ -6,7 +6,7 @@ display and exception hooks, sys hooks, the import machinery), and answers one q
 cell: is any of it different now? It also
 
 - installs an audit hook (which Python cannot remove) that records frame inspection, ``gc``
-  referrer walks, ``ctypes``, tracing and code swaps done by notebook code;
+  referrer walks, ``ctypes``, tracing, code swaps, threads and processes started by notebook code;
 - during a test cell, calls the learner's functions with a copy of the notebook's globals, so they
   cannot read or rebind the test's own variables, and checks what they return (and the arguments
   they were given) for objects of notebook-made classes that override comparison, conversion or
@@ -52,6 +52,9 @@ WATCHED_EVENTS = frozenset({
     "sys._getframe", "sys._getframemodulename", "gc.get_referrers", "gc.get_referents",
     "gc.get_objects", "sys.settrace", "sys.setprofile", "sys.addaudithook", "object.__getattr__",
     "object.__setattr__",
+    # a thread or a process could change things while a test runs and undo it before the check
+    "_thread.start_new_thread", "os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec",
+    "subprocess.Popen",
 })
 
 _is = builtins.id  # captured now: learner code may replace builtins later

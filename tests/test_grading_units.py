@@ -92,6 +92,8 @@ def test_sandbox_sees_no_solutions_gradebook_or_other_students(tmp_path):
     assert "--unshare-all" in cmd and "--clearenv" in cmd and "--die-with-parent" in cmd
     writable = [cmd[i + 1:i + 3] for i, arg in enumerate(cmd) if arg == "--bind"]
     assert writable == [[str(job.resolve()), JOB]], "the job folder is the only writable host path"
+    remounted = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--remount-ro"]
+    assert remounted == [str(course.resolve()), "/"], "the course root and the sandbox's root are read-only"
     assert cmd[cmd.index("--") + 1] == "prlimit" and any(a.startswith("--data=") for a in cmd)
 
 
