@@ -17,6 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+from traitlets.config.loader import PyFileConfigLoader
+
 from .coordinator import WORK, Course, prepare, run_job, run_local
 from .gradebook import ensure_assignment, publish, record
 from .sandbox import OPT_OUT_ENV, SandboxUnavailable, check_available, opted_out
@@ -42,6 +44,16 @@ def collect(course: Course, jobs: list[Path]) -> list[str]:
     return failed
 
 
+def cell_timeout(root: Path) -> int:
+    """nbgrader's per-cell limit (``Execute.timeout``) from the course's nbgrader_config.py, else 120."""
+    path = root / "nbgrader_config.py"
+    if path.exists():
+        value = PyFileConfigLoader(path.name, str(root)).load_config().get("Execute", {}).get("timeout")
+        if isinstance(value, int):
+            return value
+    return 120
+
+
 def listed_jobs(course: Course) -> list[Path]:
     path = course.work / "jobs.txt"
     if not path.exists():
@@ -56,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
         one = sub.add_parser(name)
         one.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
         one.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers")
-        one.add_argument("--timeout", type=int, default=120, help="seconds per cell (default 120)")
+        one.add_argument("--timeout", type=int, default=None,
+                         help="seconds per cell (default: Execute.timeout in nbgrader_config.py, else 120)")
         one.add_argument("--no-sandbox", action="store_true",
                          help=f"run learner code without the sandbox, with your rights (or {OPT_OUT_ENV}=1)")
     sub.add_parser("run-job").add_argument("job", type=Path)
@@ -74,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "collect":
         failed = collect(course, listed_jobs(course))
     else:
-        if args.jobs < 1 or args.timeout < 1:
-            raise SystemExit(f"--jobs and --timeout must be at least 1, got {args.jobs} and {args.timeout}")
-        course.jobs, course.timeout = args.jobs, args.timeout
+        timeout = args.timeout if args.timeout is not None else cell_timeout(course.root)
+        if args.jobs < 1 or timeout < 1:
+            raise SystemExit(f"--jobs and --timeout must be at least 1, got {args.jobs} and {timeout}")
+        course.jobs, course.timeout = args.jobs, timeout
         course.sandbox = not (args.no_sandbox or opted_out())
         if not course.sandbox:
             print("WARNING: grading without the sandbox: learner code runs with your rights.",

@@ -69,7 +69,6 @@ class _Guard:
         self.shell = shell
         self.course_names = course_names
         self.trusted = trusted
-        self.cell_dir = _cell_dir()
         self.notes: list[str] = []
         self.busy = False
         self.wrapped: dict[str, tuple] = {}
@@ -113,13 +112,10 @@ class _Guard:
             if frame is None:
                 return None
             filename = frame.f_code.co_filename
-            if self.is_cell_file(filename) and os.path.basename(filename) not in self.trusted:
+            if _in_cell(filename) and os.path.basename(filename) not in self.trusted:
                 return f"line {frame.f_lineno} of a notebook cell"
             frame = frame.f_back
         return None
-
-    def is_cell_file(self, filename: str) -> bool:
-        return filename.startswith(self.cell_dir) or filename.startswith("<ipython-input-")
 
     def audit(self, event: str, args: tuple) -> None:
         """Audit hook: note frame, gc, ctypes, tracing and code-swapping calls from notebook code."""
@@ -141,10 +137,12 @@ _MISSING = object()
 _GUARD: _Guard | None = None
 
 
-def _GUARD_CELL_FILE(filename: str) -> bool:  # noqa: N802 -- usable before the guard exists
+def _in_cell(filename: str) -> bool:
+    """Whether code was written in a notebook cell (ipykernel's cell files, plain IPython's inputs)."""
     return filename.startswith(_cell_dir()) or filename.startswith("<ipython-input-")
 
 
+@functools.lru_cache(maxsize=1)
 def _cell_dir() -> str:
     try:
         from ipykernel.compiler import get_tmp_directory
@@ -228,15 +226,14 @@ def _library_callback(callback: object) -> bool:
     function = getattr(callback, "__func__", callback)
     module = str(getattr(function, "__module__", "")).split(".")[0]
     return (_isinstance(function, types.FunctionType) and module in LIBRARY_CALLBACKS
-            and not _GUARD_CELL_FILE(function.__code__.co_filename))
+            and not _in_cell(function.__code__.co_filename))
 
 
 def _notebook_made(cls: type) -> bool:
     """Whether a class was written in a notebook cell (not imported from a library)."""
     if getattr(cls, "__module__", None) == "__main__":
         return True
-    guard = _GUARD
-    return any(_isinstance(v, types.FunctionType) and guard.is_cell_file(v.__code__.co_filename)
+    return any(_isinstance(v, types.FunctionType) and _in_cell(v.__code__.co_filename)
                for v in _vars(cls).values())
 
 
@@ -285,7 +282,7 @@ def begin_test(names: list[str]) -> None:
     """Before a test cell: the learner functions it names run with a copy of the globals, checked."""
     ns = _GUARD.shell.user_ns
     learner = {name: value for name, value in ns.items() if _isinstance(value, types.FunctionType)
-               and _GUARD.is_cell_file(value.__code__.co_filename)}
+               and _in_cell(value.__code__.co_filename)}
     namespace = dict(ns)
     for name, fn in learner.items():
         namespace[name] = _checked(fn, name, namespace)

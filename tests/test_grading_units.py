@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from grading.__main__ import cell_timeout
 from grading.coordinator import job_command
 from grading.execute import Plan, course_imports
 from grading.notebook import graded_copy, make_template, score
@@ -126,3 +127,9 @@ def test_grading_cli_rejects_an_unknown_assignment(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode != 0
     assert "unknown assignment(s) ['99-nope']: the course has ['01-a']" in done.stderr
+
+
+@pytest.mark.parametrize("config, expected", [("c.Execute.timeout = 77\n", 77), ("", 120)])
+def test_cell_time_limit_is_nbgraders_execute_timeout(tmp_path, config, expected):
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n" + config)
+    assert cell_timeout(tmp_path) == expected
