@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             except SandboxUnavailable as err:
                 raise SystemExit(f"refusing to grade: {err}") from err
         jobs = prepare(course, args.assignments)
+        if not jobs:
+            raise SystemExit("nothing to grade: put submissions in "
+                             "submitted/<student>/<assignment>/<assignment>.ipynb")
         print(f"{len(jobs)} submitted notebook(s); job list in {course.root / WORK / 'jobs.txt'}")
         if args.command == "prepare":
             return 0

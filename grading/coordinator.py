@@ -128,6 +128,7 @@ def prepare(course: Course, assignments: list[str] | None = None) -> list[Path]:
             write_notebook(make_template(source), course.work / "templates" / assignment / source.name)
         warm_cache(course, assignment)
     jobs = [make_job(course, *item) for item in found]
+    course.work.mkdir(exist_ok=True)
     (course.work / "jobs.txt").write_text("".join(f"{job}\n" for job in jobs))
     return jobs
 

@@ -133,3 +133,11 @@ def test_grading_cli_rejects_an_unknown_assignment(tmp_path):
 def test_cell_time_limit_is_nbgraders_execute_timeout(tmp_path, config, expected):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n" + config)
     assert cell_timeout(tmp_path) == expected
+
+
+def test_grading_cli_says_when_there_is_nothing_to_grade(tmp_path):
+    (tmp_path / "solutions" / "01-a").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "grading", "autograde", "--no-sandbox"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode != 0
+    assert "nothing to grade: put submissions in submitted/<student>/<assignment>/" in done.stderr
