@@ -162,7 +162,8 @@ def worker_command(job: Path, settings: dict) -> tuple[list[str], dict[str, str]
     argv = [python, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
             "--template", f"{base}/template.ipynb", "--out", f"{base}/out", "--timeout",
             str(settings["timeout"])]
-    env = sandbox_env(root, data, settings["threads"])
+    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))  # a batch task's own share
+    env = sandbox_env(root, data, threads)
     if settings["sandbox"]:
         return bwrap_command(argv, job, root, data, env, Limits()), None, str(job)
     env = {**os.environ, **env, "HOME": str(job), "PRUNING_CACHE_DIR": str(job / "cache"),
