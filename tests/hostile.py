@@ -57,7 +57,8 @@ for attempt, action in [
         print(attempt, "SUCCEEDED")
     except Exception as err:
         print(attempt, "failed:", type(err).__name__)
-print("solutions visible:", os.path.exists(os.path.join(ROOT, "solutions")))
+for hidden in ("solutions", "submitted", "gradebook.db", ".grading"):
+    print(hidden, "visible:", os.path.exists(os.path.join(ROOT, hidden)))
 """}),
     # The kernel dies in exercise 3: exercises 1 and 2 keep their points.
     dict(name="kernel-dies", expected={**FULL, "ex3": 0.0}, tampering=[], answers={

@@ -112,7 +112,8 @@ def test_nothing_escapes_the_sandbox(graded):
     scored = (course / "autograded" / "escape" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
     for attempt in ("write-root", "gradebook", "network", "home"):
         assert f"{attempt} failed" in scored, f"{attempt} did not fail inside the sandbox"
-    assert "solutions visible: False" in scored
+    for hidden in ("solutions", "submitted", "gradebook.db", ".grading"):
+        assert f"{hidden} visible: False" in scored, f"{hidden} is visible inside the sandbox"
 
 
 def test_sandbox_refuses_clearly_without_bubblewrap(tmp_path):
