@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,14 +155,19 @@ def job_command(job: Path) -> list[str]:
     return [sys.executable, "-m", "grading", "run-job", str(job)]
 
 
-def worker_command(job: Path, settings: dict) -> tuple[list[str], dict[str, str] | None, str]:
-    """``run_one`` for this job: inside the sandbox, or (opted out) directly; argv, env, cwd."""
+def worker_command(job: Path, settings: dict, result_fd: int) -> tuple[list[str], dict[str, str] | None, str]:
+    """``run_one`` for this job: inside the sandbox, or (opted out) directly; argv, env, cwd.
+
+    Its results come back down the pipe ``result_fd``; the files it also writes stay in its own
+    scratch folder, where the learner's kernel could reach them.
+    """
     root, data = Path(settings["course_root"]), Path(settings["data_dir"])
     base = JOB if settings["sandbox"] else str(job)
     python = str(PYTHON) if settings["sandbox"] else sys.executable
+    scratch = "/tmp/out" if settings["sandbox"] else str(job / "tmp" / "out")
     argv = [python, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
-            "--template", f"{base}/template.ipynb", "--out", f"{base}/out", "--timeout",
-            str(settings["timeout"])]
+            "--template", f"{base}/template.ipynb", "--out", scratch, "--timeout",
+            str(settings["timeout"]), "--result-fd", str(result_fd)]
     threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))  # a batch task's own share
     env = sandbox_env(root, data, threads)
     if settings["sandbox"]:
@@ -173,19 +179,37 @@ def worker_command(job: Path, settings: dict) -> tuple[list[str], dict[str, str]
 
 
 def run_job(job: Path) -> int:
-    """Grade one job folder (the body of ``python -m grading run-job``); its log goes to ``log.txt``."""
+    """Grade one job folder (the body of ``python -m grading run-job``): results in ``out/``, the
+    worker's log in ``log.txt``; the exit status is the worker's (124: it ran out of time)."""
     settings = json.loads((job / "job.json").read_text())
-    argv, env, cwd = worker_command(job, settings)
+    shutil.rmtree(job / "out", ignore_errors=True)  # a result counts only if this run sends it
+    (job / "out").mkdir()
+    read_end, write_end = os.pipe()
+    argv, env, cwd = worker_command(job, settings, write_end)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end, "rb").read()))
     with open(job / "log.txt", "w") as log:
         process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   start_new_session=True, pass_fds=(write_end,))
+        os.close(write_end)
+        reader.start()
         try:
-            return process.wait(timeout=settings["job_timeout"])
+            status = process.wait(timeout=settings["job_timeout"])
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             log.write(f"\ngrading stopped: the submission took longer than {settings['job_timeout']} s\n")
-            return 124
+            status = 124
+    reader.join()
+    if status == 0:
+        save_results(job, settings["notebook"], json.loads(received[0]))
+    return status
+
+
+def save_results(job: Path, notebook: str, results: dict[str, str]) -> None:
+    """Write the worker's three results into ``job/out`` (only those three names)."""
+    for name in ("scores.json", f"{notebook}.ipynb", f"{notebook}.html"):
+        (job / "out" / name).write_text(results[name])
 
 
 def run_local(course: Course, jobs: list[Path]) -> dict[Path, int]:

@@ -54,8 +54,10 @@ WATCHED_EVENTS = frozenset({
     "object.__setattr__",
     # a thread or a process could change things while a test runs and undo it before the check
     "_thread.start_new_thread", "os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec",
-    "subprocess.Popen",
+    "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill",
 })
+# Refused outright, not only noted: signals could stop the grader itself.
+BLOCKED_EVENTS = frozenset({"os.kill", "os.killpg", "signal.pthread_kill"})
 
 _is = builtins.id  # captured now: learner code may replace builtins later
 _getframe = sys._getframe
@@ -124,6 +126,7 @@ class _Guard:
         if event.startswith("object.") and (_len(args) < 2 or args[1] not in WATCHED_ATTRS):
             return
         self.busy = True
+        where = None
         try:
             where = self.learner_frame(_getframe(1))
             if where:
@@ -131,6 +134,8 @@ class _Guard:
                 self.notes.append(f"{event}{detail} called from {where}")
         finally:
             self.busy = False
+        if where and event in BLOCKED_EVENTS:
+            raise PermissionError(f"{event} is not allowed while grading")
 
 
 _MISSING = object()

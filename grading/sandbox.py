@@ -2,10 +2,13 @@
 
 Inside: no network (a new network namespace with only loopback, which the kernel's ZeroMQ needs),
 its own PID namespace (everything dies with it), the system and Python read-only, from the course
-only ``helpers/`` and ``notebooks/`` (and this package) (read-only; ``solutions/``, the gradebook, git
-history and every student's folder are simply not there), and one writable folder: the job's own
-(``/job``), plus a private ``/tmp``. Limits per process: memory (data segment), CPU time, open
-files, size of any file written, and (for a grader that is not root) the number of processes.
+only ``helpers/`` and ``notebooks/`` and this package, read-only (``solutions/``, the gradebook, git
+history and every student's folder are simply not there). The submission and its template are
+read-only at ``/job/in`` and ``/job/template.ipynb``; the only writable places are the job's own
+copy of the checkpoint cache (``/job/cache``) and a private ``/tmp``. Results leave through a pipe
+(see ``grading.run_one``), never through a file the learner's code could reach. Limits per
+process: memory (data segment), CPU time, open files, size of any file written, and (for a grader
+that is not root) the number of processes.
 
 bubblewrap is Debian's ``bubblewrap`` package (``make sandbox`` installs it when run as root). When
 it cannot start, grading refuses with :class:`SandboxUnavailable` unless the instructor opts out
@@ -76,7 +79,7 @@ def read_only_paths(course_root: Path, data_dir: Path) -> list[Path]:
 
 def bwrap_command(argv: list[str], job_dir: Path, course_root: Path, data_dir: Path, env: dict[str, str],
                   limits: Limits = Limits()) -> list[str]:
-    """``argv`` wrapped in bubblewrap and prlimit, with ``job_dir`` mounted writable at ``/job``."""
+    """``argv`` wrapped in bubblewrap and prlimit, with ``job_dir``'s parts mounted at ``/job``."""
     root = course_root.resolve()
     cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--clearenv",
            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"]
@@ -88,8 +91,10 @@ def bwrap_command(argv: list[str], job_dir: Path, course_root: Path, data_dir: P
     for secret in SECRETS:
         if Path(secret).exists():
             cmd += ["--ro-bind", "/dev/null", secret] if Path(secret).is_file() else ["--tmpfs", secret]
-    cmd += ["--bind", str(job_dir.resolve()), JOB, "--chdir", JOB, "--remount-ro", str(root),
-            "--remount-ro", "/"]
+    job = job_dir.resolve()
+    cmd += ["--ro-bind", str(job / "in"), f"{JOB}/in", "--ro-bind", str(job / "template.ipynb"),
+            f"{JOB}/template.ipynb", "--bind", str(job / "cache"), f"{JOB}/cache", "--chdir", "/tmp",
+            "--remount-ro", str(root), "--remount-ro", "/"]
     for key, value in sorted(env.items()):
         cmd += ["--setenv", key, value]
     return cmd + ["--", *limits.prlimit(), *argv]
@@ -97,7 +102,7 @@ def bwrap_command(argv: list[str], job_dir: Path, course_root: Path, data_dir: P
 
 def sandbox_env(course_root: Path, data_dir: Path, threads: int) -> dict[str, str]:
     """The whole environment inside the sandbox (nothing else is inherited)."""
-    return {"PATH": f"{PYTHON.parent}:/usr/bin:/bin", "HOME": JOB, "TMPDIR": "/tmp",
+    return {"PATH": f"{PYTHON.parent}:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
             "PYTHONPATH": str(GRADING.parent), "PRUNING_OFFLINE": "1",
             "PRUNING_CACHE_DIR": f"{JOB}/cache", "PRUNING_DATA_DIR": str(data_dir),
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
@@ -113,7 +118,9 @@ def check_available(course_root: Path, data_dir: Path, scratch: Path) -> None:
     if shutil.which("bwrap") is None:
         raise SandboxUnavailable("the grading sandbox needs bubblewrap (`bwrap`), which is not installed. "
                                  + advice)
-    scratch.mkdir(parents=True, exist_ok=True)
+    for part in ("in", "cache"):
+        (scratch / part).mkdir(parents=True, exist_ok=True)
+    (scratch / "template.ipynb").touch()
     probe = bwrap_command(["true"], scratch, course_root, data_dir, sandbox_env(course_root, data_dir, 1))
     done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:

@@ -60,6 +60,23 @@ for attempt, action in [
 for hidden in ("solutions", "submitted", "gradebook.db", ".grading"):
     print(hidden, "visible:", os.path.exists(os.path.join(ROOT, hidden)))
 """}),
+    # Forges the grader's results (files where a worker might write them) and tries to kill the
+    # grader that runs the kernel, with a wrong answer: the kill is refused and noted.
+    dict(name="forges-results", expected={**FULL, "ex1": 0.0}, tampering=["ex1"], answers={
+        "ex1-sparsity": WRONG_SPARSITY + """
+import json, os, signal
+fake = json.dumps({"score": 8, "max_score": 8, "cells": {}})
+for path in ("/job/out/scores.json", "/tmp/out/scores.json", "/job/scores.json"):
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").write(fake)
+    except OSError as err:
+        print(path, "failed:", type(err).__name__)
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except PermissionError as err:
+    print("kill refused:", err)
+"""}),
     # The kernel dies in exercise 3: exercises 1 and 2 keep their points.
     dict(name="kernel-dies", expected={**FULL, "ex3": 0.0}, tampering=[], answers={
         "ex3-prune-smallest": "import os\nos._exit(1)\n"}),

@@ -80,10 +80,12 @@ def test_course_imports_name_the_modules_the_course_binds():
 def test_sandbox_sees_no_solutions_gradebook_or_other_students(tmp_path):
     course, data = tmp_path / "course", tmp_path / "data"
     job = course / ".grading" / "jobs" / "x"
+    (job / "in").mkdir(parents=True)
+    (job / "cache").mkdir()
+    (job / "template.ipynb").write_text("{}")
     for part in ("solutions", "submitted/other", "helpers", "notebooks", ".git"):
         (course / part).mkdir(parents=True)
     (course / "gradebook.db").write_text("")
-    job.mkdir(parents=True)
     data.mkdir()
     visible = read_only_paths(course, data)
     assert course / "helpers" in visible and course / "notebooks" in visible
@@ -92,7 +94,7 @@ def test_sandbox_sees_no_solutions_gradebook_or_other_students(tmp_path):
     cmd = bwrap_command(["python"], job, course, data, sandbox_env(course, data, 1))
     assert "--unshare-all" in cmd and "--clearenv" in cmd and "--die-with-parent" in cmd
     writable = [cmd[i + 1:i + 3] for i, arg in enumerate(cmd) if arg == "--bind"]
-    assert writable == [[str(job.resolve()), JOB]], "the job folder is the only writable host path"
+    assert writable == [[str(job.resolve() / "cache"), f"{JOB}/cache"]], "the only writable host path"
     remounted = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--remount-ro"]
     assert remounted == [str(course.resolve()), "/"], "the course root and the sandbox's root are read-only"
     assert cmd[cmd.index("--") + 1] == "prlimit" and any(a.startswith("--data=") for a in cmd)
