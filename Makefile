@@ -6,7 +6,7 @@ PYTHON ?= python3
 export PATH := $(BIN):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 
-.PHONY: venv lab test lint release autograde feedback grades benchmark clean-grading
+.PHONY: venv sandbox lab test lint release autograde feedback grades benchmark benchmark-grading clean-grading
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ lab: venv  ## main job: JupyterLab on the learner notebooks
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv lint  ## ruff, then every test (helpers, solutions, releases, nbgrader grading)
+# The grading sandbox is bubblewrap (Debian's `bubblewrap`); installed here when run as root.
+sandbox:  ## bubblewrap for the grading sandbox
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q bubblewrap || { apt-get update -q && apt-get install -y -q bubblewrap; }; }; } || \
+	  { echo "the grading sandbox needs bubblewrap: install it (apt-get install bubblewrap) as root"; exit 1; }
+
+test: venv lint sandbox  ## ruff, then every test (helpers, solutions, releases, sandboxed grading)
 	$(BIN)/python -m pytest
 
 release: venv  ## regenerate notebooks/ (learner versions) from solutions/
@@ -37,8 +43,9 @@ define each_assignment
 	[ -n "$$found" ] || { echo "$(2): nothing to do: $(3)"; exit 1; }
 endef
 
-autograde: venv  ## grade every submission under submitted/<student>/<assignment>/
-	$(call each_assignment,submitted,autograde,put submissions in submitted/<student>/<assignment>/<assignment>.ipynb)
+# JOBS=n: parallel workers (default: the machine's cores); GRADING_ARGS: e.g. --timeout 60, --no-sandbox.
+autograde: venv sandbox  ## grade every submission under submitted/<student>/<assignment>/ (sandboxed)
+	$(BIN)/python -m grading autograde $(if $(JOBS),--jobs $(JOBS)) $(GRADING_ARGS)
 
 feedback: venv  ## HTML feedback under feedback/<student>/<assignment>/
 	$(call each_assignment,autograded,generate_feedback,run make autograde first)
@@ -50,5 +57,8 @@ benchmark: venv  ## trade-off table, notebook run times, pruning schedules with 
 	$(BIN)/python benchmarks/tradeoff.py
 	$(BIN)/python benchmarks/schedules.py
 
+benchmark-grading: venv sandbox  ## 40 submissions of 01 graded on 1 and 2 workers (prints figures)
+	$(BIN)/python benchmarks/grading.py
+
 clean-grading:  ## remove the gradebook and all submission/grading folders
-	rm -rf gradebook.db submitted autograded feedback grades.csv
+	rm -rf gradebook.db submitted autograded feedback grades.csv .grading

@@ -30,6 +30,16 @@ def run_nbgrader(args: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
+def run_grading(course: Path, *args: str) -> str:
+    """``python -m grading autograde ARGS`` in ``course`` (what ``make autograde`` runs), sandboxed."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "grading", "autograde", *args], cwd=course, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"grading {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
 def make_course(root: Path, assignments: list[str]) -> Path:
     """Copy the config and solutions into ``root`` and generate the learner versions there."""
     root.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 - every solution notebook runs top to bottom with all its tests (visible and hidden) passing;
 - notebooks/ is exactly what `nbgrader generate_assignment` makes from solutions/ now;
-- `nbgrader autograde` gives the solution full marks and the blank release zero, and each
+- the course's grader (`make autograde`: `python -m grading`, sandboxed, on nbgrader's gradebook)
+  gives the solution full marks and the blank release zero, and each
   realistic mistake (tests/mistakes/<assignment>.py) loses exactly its own exercise's points.
 """
 
@@ -22,7 +23,7 @@ from nbgrading import (
     mistakes,
     nbgrader_meta,
     read,
-    run_nbgrader,
+    run_grading,
     write_submission,
 )
 
@@ -66,7 +67,7 @@ def test_solution_notebook_runs_and_passes_its_tests(tmp_path, assignment):
 
 @pytest.fixture(scope="session")
 def autograded(course):
-    """``autograded(assignment)``: submissions (solution, blank, each mistake) graded by nbgrader,
+    """``autograded(assignment)``: submissions (solution, blank, each mistake) graded by the grader,
     once per assignment and only for the assignments a test run asks for."""
     done = set()
 
@@ -82,7 +83,7 @@ def autograded(course):
             subs[mistake["name"]] = make_submission(release, solution, {mistake["cell"]: source})
         for student, nb in subs.items():
             write_submission(course, student, assignment, nb)
-        run_nbgrader(["autograde", assignment, "--force"], course)
+        run_grading(course, assignment, "--jobs", "2")
         done.add(assignment)
         return course
 

@@ -1,0 +1,99 @@
+"""Grading throughput: 40 submissions of 01-l1-unstructured on 1 and on 2 workers, sandboxed.
+
+Prints submissions per minute for J = 1 and J = 2 and their ratio, and the time per submission
+(sandbox start-up included) against the notebook's own run time (nbclient, same warm checkpoint
+cache, no sandbox). The submissions are the solution and the realistic mistakes of
+tests/mistakes/01-l1-unstructured.py (the infinite loop left out: it only measures the time limit).
+The load average before and after says whether the machine was busy.
+
+    .venv/bin/python benchmarks/grading.py [--submissions 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+ASSIGNMENT = "01-l1-unstructured"
+
+from nbgrading import (  # noqa: E402 -- the test support builds courses and submissions
+    make_course,
+    make_submission,
+    mistake_source,
+    mistakes,
+    read,
+    write_submission,
+)
+
+
+def build_course(root: Path, count: int) -> Path:
+    """A course with ``count`` submissions: the solution and each realistic mistake, in turn."""
+    course = make_course(root, [ASSIGNMENT])
+    release = read(course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    solution = read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    variants = [make_submission(release, solution)] + [
+        make_submission(release, solution, {m["cell"]: mistake_source(solution, m)})
+        for m in mistakes(ASSIGNMENT) if m["name"] != "infinite-loop"]
+    for i in range(count):
+        write_submission(course, f"student{i:03d}", ASSIGNMENT, variants[i % len(variants)])
+    return course
+
+
+def grade(course: Path, jobs: int) -> float:
+    """Seconds for `python -m grading autograde --jobs J` (checkpoint cache already warm)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "grading", "autograde", "--jobs", str(jobs)], cwd=course, env=env,
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def notebook_run_time(course: Path) -> float:
+    """The solution notebook's own run time with nbclient, using the grading's warm cache."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["PRUNING_CACHE_DIR"] = str(course / ".grading" / "cache")
+    nb = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    start = time.perf_counter()
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(course)}})
+    client.execute()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submissions", type=int, default=40)
+    args = parser.parse_args()
+    os.environ.setdefault("PRUNING_OFFLINE", "1")
+    print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        course = build_course(Path(tmp) / "course", args.submissions)
+        subprocess.run([sys.executable, "-m", "grading", "prepare"], cwd=course, check=True,
+                       capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # warms the cache
+        own = notebook_run_time(course)
+        times = {jobs: grade(course, jobs) for jobs in (1, 2)}
+        results = (course / ".grading" / "jobs").rglob("scores.json")
+        inside = [json.loads(p.read_text())["seconds"] for p in results]
+    n = args.submissions
+    for jobs, seconds in times.items():
+        print(f"J={jobs}: {n} submissions in {seconds:.0f} s = {60 * n / seconds:.1f} submissions/minute")
+    print(f"speed-up J=2 / J=1: {times[1] / times[2]:.2f}x")
+    per = times[1] / n
+    print(f"notebook's own run time (nbclient, warm cache, no sandbox): {own:.1f} s")
+    print(f"per submission at J=1, sandbox start-up included: {per:.1f} s = {per / own:.2f}x the notebook's"
+          f" own run time (inside the sandbox, last run: {sum(inside) / len(inside):.1f} s on average)")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

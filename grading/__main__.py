@@ -1,0 +1,118 @@
+"""``python -m grading``: grade a course's submissions, here or on a batch engine.
+
+    python -m grading autograde [ASSIGNMENT ...] [--jobs J] [--timeout S] [--no-sandbox]
+    python -m grading prepare   [ASSIGNMENT ...]   # job folders + .grading/jobs.txt (batch engines)
+    python -m grading run-job   JOB_FOLDER         # grade one job (a batch task runs exactly this)
+    python -m grading collect                      # write finished jobs into the gradebook
+
+``autograde`` is ``prepare``, then ``run-job`` for every job on J workers, then ``collect``.
+Run from the course root (the folder with ``solutions/`` and ``nbgrader_config.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from traitlets.config.loader import PyFileConfigLoader
+
+from .coordinator import WORK, Course, prepare, run_job, run_local
+from .gradebook import ensure_assignment, publish, record
+from .sandbox import OPT_OUT_ENV, SandboxUnavailable, check_available, opted_out
+
+
+def collect(course: Course, jobs: list[Path]) -> list[str]:
+    """Write every finished job into the gradebook, one after another; return the failed jobs."""
+    failed, by_student = [], {}
+    for job in jobs:
+        if not (job / "out" / "scores.json").exists():
+            failed.append(f"{job.relative_to(course.work / 'jobs')}: no result, see {job / 'log.txt'}")
+            continue
+        settings = json.loads((job / "job.json").read_text())
+        key = (settings["student"], settings["assignment"])
+        by_student.setdefault(key, {})[settings["notebook"]] = publish(course.root, job)
+    for (student, assignment), results in sorted(by_student.items()):
+        ensure_assignment(course.root, assignment, course.work / "templates" / assignment)
+        record(course.root, student, assignment, results)
+        for name, result in sorted(results.items()):
+            notes = [f"\n  {gid}: {c['message']}" for gid, c in result["cells"].items() if c["message"]]
+            total = f"{result['score']:g} / {result['max_score']:g}"
+            print(f"{student}/{assignment}/{name}: {total}" + "".join(notes))
+    return failed
+
+
+def cell_timeout(root: Path) -> int:
+    """nbgrader's per-cell limit (``Execute.timeout``) from the course's nbgrader_config.py, else 120."""
+    path = root / "nbgrader_config.py"
+    if path.exists():
+        value = PyFileConfigLoader(path.name, str(root)).load_config().get("Execute", {}).get("timeout")
+        if isinstance(value, int):
+            return value
+    return 120
+
+
+def listed_jobs(course: Course) -> list[Path]:
+    path = course.work / "jobs.txt"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run `python -m grading prepare` first")
+    return [Path(line) for line in path.read_text().splitlines() if line]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("autograde", "prepare"):
+        one = sub.add_parser(name)
+        one.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
+        one.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers")
+        one.add_argument("--timeout", type=int, default=None,
+                         help="seconds per cell (default: Execute.timeout in nbgrader_config.py, else 120)")
+        one.add_argument("--no-sandbox", action="store_true",
+                         help=f"run learner code without the sandbox, with your rights (or {OPT_OUT_ENV}=1)")
+    sub.add_parser("run-job").add_argument("job", type=Path)
+    sub.add_parser("collect")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "run-job":
+        return run_job(args.job.resolve())
+    course = Course(Path.cwd())
+    if not (course.root / "solutions").is_dir():
+        raise SystemExit(f"{course.root} has no solutions/: run this from the course root")
+    if args.command == "collect":
+        failed = collect(course, listed_jobs(course))
+    else:
+        timeout = args.timeout if args.timeout is not None else cell_timeout(course.root)
+        if args.jobs < 1 or timeout < 1:
+            raise SystemExit(f"--jobs and --timeout must be at least 1, got {args.jobs} and {timeout}")
+        course.jobs, course.timeout = args.jobs, timeout
+        course.sandbox = not (args.no_sandbox or opted_out())
+        if not course.sandbox:
+            print("WARNING: grading without the sandbox: learner code runs with your rights.",
+                  file=sys.stderr)
+        if course.sandbox:
+            try:
+                check_available(course.root, course.data_dir, course.work / "probe")
+            except SandboxUnavailable as err:
+                raise SystemExit(f"refusing to grade: {err}") from err
+        jobs = prepare(course, args.assignments)
+        if not jobs:
+            raise SystemExit("nothing to grade: put submissions in "
+                             "submitted/<student>/<assignment>/<assignment>.ipynb")
+        print(f"{len(jobs)} submitted notebook(s); job list in {course.root / WORK / 'jobs.txt'}")
+        if args.command == "prepare":
+            return 0
+        run_local(course, jobs)
+        failed = collect(course, jobs)
+    for line in failed:
+        print(f"NOT GRADED: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

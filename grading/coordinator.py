@@ -1,0 +1,221 @@
+"""The coordinator: prepare one job per submitted notebook, run the jobs on J workers (or a batch
+engine), then write every result into the one gradebook, one at a time.
+
+Layout under the course root (git-ignored, invisible inside the sandbox):
+
+    .grading/templates/<assignment>/<notebook>.ipynb   solutions cleared, hidden tests kept
+    .grading/cache/                                     checkpoints, warmed by the source notebook
+    .grading/jobs.txt                                   one job folder per line (a batch array's index)
+    .grading/jobs/<assignment>/<student>/<notebook>/    job.json, in/, template.ipynb, cache/, out/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .notebook import make_template, write_notebook
+from .sandbox import JOB, PYTHON, Limits, bwrap_command, sandbox_env
+
+WORK = ".grading"
+
+
+@dataclass
+class Course:
+    """An nbgrader course folder: ``solutions/`` (source), ``submitted/``, ``autograded/``, ..."""
+
+    root: Path
+    sandbox: bool = True
+    timeout: int = 120  # seconds per cell
+    job_timeout: int = 1800  # seconds per submitted notebook, everything included
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def work(self) -> Path:
+        return self.root / WORK
+
+    @property
+    def data_dir(self) -> Path:
+        env = os.environ.get("PRUNING_DATA_DIR")
+        return Path(env) if env else Path.home() / ".cache" / "pruning-workbook" / "data"
+
+    @property
+    def user_cache(self) -> Path:
+        env = os.environ.get("PRUNING_CACHE_DIR")
+        return Path(env) if env else Path.home() / ".cache" / "pruning-workbook" / "checkpoints"
+
+    def assignments(self) -> list[str]:
+        folders = (self.root / "solutions").iterdir()
+        return sorted(p.name for p in folders if p.is_dir() and p.name[0].isdigit())
+
+
+def submissions(course: Course, assignments: list[str]) -> list[tuple[str, str, Path]]:
+    """``(student, assignment, notebook)`` for each submitted notebook the source also has."""
+    found = []
+    for assignment in assignments:
+        names = {p.stem for p in (course.root / "solutions" / assignment).glob("*.ipynb")}
+        for folder in sorted((course.root / "submitted").glob(f"*/{assignment}")):
+            found += [(folder.parent.name, assignment, nb) for nb in sorted(folder.glob("*.ipynb"))
+                      if nb.stem in names]
+    return found
+
+
+def warm_cache(course: Course, assignment: str) -> None:
+    """Run the source notebook once (trusted instructor code), so sandboxes load, not train.
+
+    Checkpoints already in the instructor's own cache (``$PRUNING_CACHE_DIR``) are copied in
+    first, and new ones copied back: their names are keyed by model, hyperparameters, data and
+    settings, so sharing them is safe.
+    """
+    cache = course.work / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    _copy_new(course.user_cache, cache)
+    for source in sorted((course.root / "solutions" / assignment).glob("*.ipynb")):
+        marker = cache / f".warm-{source.stem}-{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
+        if not marker.exists():
+            _run_source(course, source, cache)
+            marker.touch()
+    _copy_new(cache, course.user_cache)
+
+
+def _copy_new(src: Path, dst: Path) -> None:
+    """Copy the checkpoints of ``src`` that ``dst`` lacks."""
+    if src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        for checkpoint in src.glob("*.pt"):
+            if not (dst / checkpoint.name).exists():
+                shutil.copy(checkpoint, dst / checkpoint.name)
+
+
+def _run_source(course: Course, source: Path, cache: Path) -> None:
+    """Execute a source notebook top to bottom (it must pass), checkpoints going to ``cache``."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(source, as_version=4)
+    env = {**os.environ, "PRUNING_CACHE_DIR": str(cache), "PRUNING_DATA_DIR": str(course.data_dir),
+           "PRUNING_OFFLINE": "1"}
+    scratch = course.work / "warm" / source.stem
+    scratch.mkdir(parents=True, exist_ok=True)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(scratch)}})
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+
+
+def prepare(course: Course, assignments: list[str] | None = None) -> list[Path]:
+    """Templates, a warm cache and one job folder per submitted notebook; returns the job folders."""
+    assignments = assignments or course.assignments()
+    unknown = sorted(set(assignments) - set(course.assignments()))
+    if unknown:
+        raise ValueError(f"unknown assignment(s) {unknown}: the course has {course.assignments()}")
+    course.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(course.work / "jobs", ignore_errors=True)
+    found = submissions(course, assignments)
+    for assignment in sorted({a for _, a, _ in found}):
+        for source in (course.root / "solutions" / assignment).glob("*.ipynb"):
+            write_notebook(make_template(source), course.work / "templates" / assignment / source.name)
+        warm_cache(course, assignment)
+    jobs = [make_job(course, *item) for item in found]
+    course.work.mkdir(exist_ok=True)
+    (course.work / "jobs.txt").write_text("".join(f"{job}\n" for job in jobs))
+    return jobs
+
+
+def make_job(course: Course, student: str, assignment: str, notebook: Path) -> Path:
+    """A self-contained job folder: the submission, its template, a private cache copy, settings."""
+    job = course.work / "jobs" / assignment / student / notebook.stem
+    (job / "in").mkdir(parents=True)
+    (job / "out").mkdir()
+    shutil.copy(notebook, job / "in" / notebook.name)
+    shutil.copy(course.work / "templates" / assignment / notebook.name, job / "template.ipynb")
+    shutil.copytree(course.work / "cache", job / "cache", ignore=shutil.ignore_patterns(".*"))
+    settings = {"student": student, "assignment": assignment, "notebook": notebook.stem,
+                "course_root": str(course.root.resolve()), "data_dir": str(course.data_dir),
+                "sandbox": course.sandbox, "timeout": course.timeout, "job_timeout": course.job_timeout,
+                "threads": max(1, (os.cpu_count() or 1) // max(1, course.jobs))}
+    (job / "job.json").write_text(json.dumps(settings, indent=1))
+    return job.resolve()
+
+
+def job_command(job: Path) -> list[str]:
+    """The one command that grades one job folder: what every worker and every batch task runs."""
+    return [sys.executable, "-m", "grading", "run-job", str(job)]
+
+
+def worker_command(job: Path, settings: dict, result_fd: int) -> tuple[list[str], dict[str, str] | None, str]:
+    """``run_one`` for this job: inside the sandbox, or (opted out) directly; argv, env, cwd.
+
+    Its results come back down the pipe ``result_fd``; the files it also writes stay in its own
+    scratch folder, where the learner's kernel could reach them.
+    """
+    root, data = Path(settings["course_root"]), Path(settings["data_dir"])
+    base = JOB if settings["sandbox"] else str(job)
+    python = str(PYTHON) if settings["sandbox"] else sys.executable
+    scratch = "/tmp/out" if settings["sandbox"] else str(job / "tmp" / "out")
+    argv = [python, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
+            "--template", f"{base}/template.ipynb", "--out", scratch, "--timeout",
+            str(settings["timeout"]), "--result-fd", str(result_fd)]
+    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))  # a batch task's own share
+    env = sandbox_env(root, data, threads)
+    if settings["sandbox"]:
+        return bwrap_command(argv, job, root, data, env, Limits()), None, str(job)
+    env = {**os.environ, **env, "HOME": str(job), "PRUNING_CACHE_DIR": str(job / "cache"),
+           "TMPDIR": str(job / "tmp")}
+    (job / "tmp").mkdir(exist_ok=True)
+    return argv, env, str(job)
+
+
+def run_job(job: Path) -> int:
+    """Grade one job folder (the body of ``python -m grading run-job``): results in ``out/``, the
+    worker's log in ``log.txt``; the exit status is the worker's (124: it ran out of time)."""
+    settings = json.loads((job / "job.json").read_text())
+    shutil.rmtree(job / "out", ignore_errors=True)  # a result counts only if this run sends it
+    (job / "out").mkdir()
+    read_end, write_end = os.pipe()
+    argv, env, cwd = worker_command(job, settings, write_end)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end, "rb").read()))
+    with open(job / "log.txt", "w") as log:
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, pass_fds=(write_end,))
+        os.close(write_end)
+        reader.start()
+        try:
+            status = process.wait(timeout=settings["job_timeout"])
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            log.write(f"\ngrading stopped: the submission took longer than {settings['job_timeout']} s\n")
+            status = 124
+    reader.join()
+    if status == 0:
+        save_results(job, settings["notebook"], json.loads(received[0]))
+    return status
+
+
+def save_results(job: Path, notebook: str, results: dict[str, str]) -> None:
+    """Write the worker's three results into ``job/out`` (only those three names)."""
+    for name in ("scores.json", f"{notebook}.ipynb", f"{notebook}.html"):
+        (job / "out" / name).write_text(results[name])
+
+
+def run_local(course: Course, jobs: list[Path]) -> dict[Path, int]:
+    """Run every job on ``course.jobs`` workers, each job a separate process: exit code per job."""
+    def one(job: Path) -> int:
+        return subprocess.run(job_command(job), cwd=course.root).returncode
+
+    with ThreadPoolExecutor(max_workers=course.jobs) as pool:
+        return dict(zip(jobs, pool.map(one, jobs), strict=True))
