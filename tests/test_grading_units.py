@@ -123,10 +123,15 @@ def test_run_one_rejects_a_missing_notebook(tmp_path, capsys):
     assert "is not a file: give the path of a notebook" in capsys.readouterr().err
 
 
+def grading_cli(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m grading ARGS`` in ``course``, which has one (empty) assignment, 01-a."""
+    (course / "solutions" / "01-a").mkdir(parents=True)
+    return subprocess.run([sys.executable, "-m", "grading", *args], cwd=course, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
 def test_grading_cli_rejects_an_unknown_assignment(tmp_path):
-    (tmp_path / "solutions" / "01-a").mkdir(parents=True)
-    done = subprocess.run([sys.executable, "-m", "grading", "prepare", "99-nope"], cwd=tmp_path,
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = grading_cli(tmp_path, "prepare", "99-nope")
     assert done.returncode != 0
     assert "unknown assignment(s) ['99-nope']: the course has ['01-a']" in done.stderr
 
@@ -138,8 +143,6 @@ def test_cell_time_limit_is_nbgraders_execute_timeout(tmp_path, config, expected
 
 
 def test_grading_cli_says_when_there_is_nothing_to_grade(tmp_path):
-    (tmp_path / "solutions" / "01-a").mkdir(parents=True)
-    done = subprocess.run([sys.executable, "-m", "grading", "autograde", "--no-sandbox"], cwd=tmp_path,
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = grading_cli(tmp_path, "autograde", "--no-sandbox")
     assert done.returncode != 0
     assert "nothing to grade: put submissions in submitted/<student>/<assignment>/" in done.stderr
