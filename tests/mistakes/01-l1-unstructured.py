@@ -19,4 +19,6 @@ MISTAKES = [
          body='prune.l1_unstructured(layer, name="bias", amount=amount)\nreturn layer'),
     dict(name="amount-as-percent", cell="ex3-prune-smallest",
          body='prune.l1_unstructured(layer, name="weight", amount=amount * 100)\nreturn layer'),
+    dict(name="round-half-up", cell="ex2-num-to-prune",
+         body="if isinstance(amount, int):\n    return amount\nreturn int(amount * num_weights + 0.5)"),
 ]

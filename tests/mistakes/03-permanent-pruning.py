@@ -51,4 +51,9 @@ return {key: tensor.to_sparse() if tensor.is_floating_point() and tensor.dim() =
     dict(name="all-tensors", cell="ex3-to-csr", body="""
 return {key: tensor.to_sparse_csr() for key, tensor in state_dict.items()}
 """),
+    # Ex 3: every floating-point tensor with 2 or more dimensions, so conv weights (4-D) become CSR too.
+    dict(name="csr-for-conv-weights-too", cell="ex3-to-csr",
+         body="return {key: tensor.reshape(tensor.shape[0], -1).to_sparse_csr()\n"
+              "        if tensor.is_floating_point() and tensor.dim() >= 2 else tensor\n"
+              "        for key, tensor in state_dict.items()}"),
 ]
