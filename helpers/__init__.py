@@ -7,12 +7,17 @@
 - ``pruning``: how to prune (strategies such as ``l1_global``, ``prune_copy``,
   ``amount_for_target``, ``make_permanent``) and how to account for it (sparsity, parameter
   counts, file size, latency).
+- ``structured``: structured pruning that removes units and channels and rebuilds smaller
+  layers (by hand for a chain of ``Linear`` layers, with Torch-Pruning's dependency graph for
+  CNNs), and MAC counts.
+- ``compact``: what a pruned model is worth shipped: a compact format (bitmask + int8 values)
+  with its save/load round trip, int8 dynamic quantisation, ONNX export and onnxruntime.
 - ``tradeoff``: sweeps over amounts or schedules for a strategy passed in, ``measure``, tables.
 - ``plots``: matplotlib figures (weight histograms, masks, sparsity bars, sizes, trade-off curves).
 
 Notebooks import the modules explicitly::
 
-    from helpers import data, models, plots, pruning, tradeoff, training
+    from helpers import compact, data, models, plots, pruning, structured, tradeoff, training
 """
 
 __version__ = "0.2.0"

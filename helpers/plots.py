@@ -119,3 +119,24 @@ def size_bars(sizes: Mapping[str, float], ax: Axes | None = None,
     ax.set(ylabel="size (kB)", xlabel="storage", title=title)
     ax.margins(y=0.15)
     return fig
+
+
+def speedup_bars(predicted: Mapping[str, float], measured: Mapping[str, float], ax: Axes | None = None,
+                 title: str = "Speed-up: what MACs predict vs what the clock says") -> Figure:
+    """Grouped bars of ``{label: speed-up}``: predicted (from MAC counts) beside measured, each labelled."""
+    if set(predicted) != set(measured):
+        raise ValueError(f"predicted and measured must have the same labels, got {sorted(predicted)} "
+                         f"and {sorted(measured)}")
+    fig, ax = _axes(ax, (8, 3.5))
+    labels = list(predicted)
+    x = np.arange(len(labels))
+    for offset, (name, values, color) in zip((-0.2, 0.2), (("MAC ratio", predicted, "tab:gray"),
+                                                          ("measured", measured, "tab:blue")), strict=True):
+        bars = ax.bar(x + offset, [values[k] for k in labels], width=0.4, label=name, color=color)
+        ax.bar_label(bars, fmt="%.2fx")
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_xticks(x, labels)
+    ax.set(ylabel="speed-up over dense (x)", xlabel="smaller model", title=title)
+    ax.margins(y=0.15)
+    ax.legend()
+    return fig

@@ -24,9 +24,12 @@ for NN, exercise k"): the notebooks after an exercise call the learner's answer 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
+import os
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -126,6 +129,22 @@ def prune_copy(model: nn.Module, amount: float, prune: Strategy = l1_global) -> 
         raise ValueError(f"{type(model).__name__} is already pruned and copy.deepcopy cannot copy a "
                          "pruned module: pass the dense model, or call prune.remove on it first")
     return prune(copy.deepcopy(model), amount)
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """Return ``copy.deepcopy(model)``, also while ``model`` carries pruning masks.
+
+    ``copy.deepcopy`` of a pruned module fails while its pruned tensor (``weight``) was last
+    computed with gradients on: it is then a non-leaf tensor. This recomputes each pruned tensor
+    from ``weight_orig * weight_mask`` under ``torch.no_grad()`` first (the same values the next
+    forward pass computes), then copies. Masks and hooks are copied with the model.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            for hook in module._forward_pre_hooks.values():
+                if isinstance(hook, prune.BasePruningMethod):
+                    setattr(module, hook._tensor_name, hook.apply_mask(module))
+    return copy.deepcopy(model)
 
 
 def amount_for_target(sparsity: float, target: float) -> float:
@@ -418,3 +437,57 @@ def latency_ms(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 
         torch.set_num_threads(threads)
         model.train(was_training)
     return statistics.median(times)
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send the process's file descriptor 2 to /dev/null: C++ libraries write there, not to sys.stderr."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def op_times(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 5,
+             num_threads: int | None = 1) -> dict[str, float]:
+    """Return the CPU milliseconds per forward pass spent in each torch operation, from ``torch.profiler``.
+
+    One untimed call first, then ``repeats`` calls under ``torch.profiler.profile`` (CPU activity),
+    in eval mode under ``torch.inference_mode``; the self CPU time of each operation (``aten::addmm``,
+    ``aten::max_pool2d_with_indices``, ...) is averaged per call. Kineto, the profiler's backend,
+    writes status lines (``USDT: profiler_start``, and on machines without a GPU an ``ERROR`` about
+    the GPU count) straight to the process's stderr; they carry nothing here and are silenced.
+
+    Args:
+        model: The model to profile (on the CPU).
+        example_input: One input batch.
+        repeats: Profiled calls.
+        num_threads: Torch threads while profiling; ``None`` keeps the current setting.
+
+    Returns:
+        ``{operation name: milliseconds per call}``, largest first.
+    """
+    _checks.positive_int("repeats", repeats)
+    if num_threads is not None:
+        _checks.positive_int("num_threads", num_threads)
+    was_training, threads = model.training, torch.get_num_threads()
+    model.cpu().eval()
+    try:
+        torch.set_num_threads(num_threads or threads)
+        with torch.inference_mode():
+            model(example_input.cpu())
+            with _stderr_silenced():
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+                    for _ in range(repeats):
+                        model(example_input.cpu())
+                events = profiler.key_averages()
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
+    times = {event.key: event.self_cpu_time_total / repeats / 1e3 for event in events}
+    return dict(sorted(times.items(), key=lambda item: item[1], reverse=True))

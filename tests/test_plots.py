@@ -18,6 +18,7 @@ MASK = (torch.rand(30, 40, generator=torch.Generator().manual_seed(0)) > 0.7).fl
     lambda ax: plots.size_bars({"dense": 1_066_000, "sparse (CSR)": 230_000}, ax=ax),
     lambda ax: plots.tradeoff_curve({"L1": ([0, 0.5, 0.9], [0.97, 0.96, 0.8])},
                                     sizes=([0, 0.5, 0.9], [1e6, 6e5, 2e5]), ax=ax),
+    lambda ax: plots.speedup_bars({"50%": 2.1, "70%": 3.6}, {"50%": 1.9, "70%": 3.0}, ax=ax),
 ])
 def test_plot_renders_on_given_axes(draw, tmp_path):
     fig, ax = plt.subplots()
@@ -40,3 +41,12 @@ def test_mask_heatmap_title_reports_pruned_fraction():
     fig = plots.mask_heatmap(torch.tensor([[0.0, 1.0], [0.0, 0.0]]))
     assert "75.0% pruned" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_speedup_bars_label_both_bars_and_refuse_mismatched_labels():
+    fig = plots.speedup_bars({"a": 2.0, "b": 4.0}, {"a": 1.5, "b": 3.0})
+    labels = sorted(text.get_text() for text in fig.axes[0].texts)
+    assert labels == ["1.50x", "2.00x", "3.00x", "4.00x"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="same labels"):
+        plots.speedup_bars({"a": 2.0}, {"b": 1.5})

@@ -1,5 +1,7 @@
 """Pruning strategies, permanence and measurements, checked against torch.nn.utils.prune itself."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -325,3 +327,30 @@ def test_configured_pruning_prunes_weights_only_globally_without_rewinding(tmp_p
     assert not torch.allclose(kept, initial * (kept != 0)), "trained weights are kept, not rewound"
     bn_after = [m.weight.detach() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(int((w == 0).sum()) == 0 for w in bn_after) and len(bn_after) == len(bn_weights)
+
+
+def test_copy_model_copies_a_pruned_model_that_deepcopy_cannot():
+    torch.manual_seed(0)
+    model = pruning.prune_copy(models.LeNet300100(), 0.5)
+    model(torch.randn(2, 1, 28, 28)).sum().backward()  # `weight` is now computed with gradients on
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(model)
+    twin = pruning.copy_model(model)
+    assert torch.equal(twin.fc1.weight_mask, model.fc1.weight_mask)
+    assert torch.equal(twin.fc1.weight, model.fc1.weight)
+    with torch.no_grad():
+        twin.fc1.weight_orig.zero_()
+    assert model.fc1.weight_orig.abs().sum() > 0, "the copy is independent"
+
+
+def test_op_times_names_the_operations_quietly_and_restores_threads(capfd):
+    threads = torch.get_num_threads()
+    model = models.SmallCNN(channels=(4, 8), hidden=16).train()
+    times = pruning.op_times(model, torch.randn(8, 1, 28, 28), repeats=2)
+    assert {"aten::addmm", "aten::max_pool2d_with_indices"} <= set(times)
+    assert list(times.values()) == sorted(times.values(), reverse=True)
+    assert all(t >= 0 for t in times.values())
+    assert torch.get_num_threads() == threads and model.training
+    assert "profiler_start" not in capfd.readouterr().err, "the profiler's status lines are silenced"
+    with pytest.raises(ValueError, match="repeats must be a positive int, got 0"):
+        pruning.op_times(model, torch.randn(1, 1, 28, 28), repeats=0)

@@ -1,0 +1,97 @@
+"""Benchmark: 2:4 semi-structured sparsity on an NVIDIA GPU (skipped, with the reason, elsewhere).
+
+Run from the repository root::
+
+    python benchmarks/semi_structured.py
+
+In every group of 4 consecutive weights of a row, the 2 smallest magnitudes are zeroed; the weight
+is then stored with ``torch.sparse.to_sparse_semi_structured`` and multiplied on the sparse tensor
+cores (compute capability 8.0 and newer). For square fp16 layers of several sizes and a batch of
+4,096 rows it prints the dense and the 2:4 time (CUDA events, mean of 50 calls after 10 warm-up
+calls), the speed-up with each of torch's two sets of 2:4 kernels (cuSPARSELt, CUTLASS), and the
+largest difference of the outputs. It also tries LeNet-300-100's ``fc1`` (784 inputs), to show
+which shapes the sparse kernels accept. It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import torch
+from torch import nn
+
+SIZES = (1024, 4096, 8192, 16384)
+BATCH = 4096
+
+
+def two_four_mask(weight: torch.Tensor) -> torch.Tensor:
+    """Keep the 2 largest magnitudes in every group of 4 consecutive entries of each row."""
+    groups = weight.abs().reshape(-1, 4)
+    keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(1, groups.topk(2, dim=1).indices, True)
+    return keep.reshape(weight.shape)
+
+
+def gpu_ms(layer: nn.Module, x: torch.Tensor, warmup: int = 10,
+           repeats: int = 50) -> tuple[float, torch.Tensor]:
+    """Mean milliseconds per call of ``layer(x)`` on the GPU (CUDA events), and the last output."""
+    with torch.inference_mode():
+        for _ in range(warmup):
+            out = layer(x)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeats):
+            out = layer(x)
+        end.record()
+        torch.cuda.synchronize()
+    return start.elapsed_time(end) / repeats, out
+
+
+def compare(in_features: int, out_features: int, batch: int = BATCH, cutlass: bool = False) -> str:
+    """One table row: dense vs 2:4 time of an fp16 Linear layer, or why it could not run."""
+    from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
+
+    SparseSemiStructuredTensor._FORCE_CUTLASS = cutlass
+
+    torch.manual_seed(0)
+    layer = nn.Linear(in_features, out_features, bias=False).half().cuda().eval()
+    with torch.no_grad():
+        layer.weight.mul_(two_four_mask(layer.weight))
+    x = torch.randn(batch, in_features, dtype=torch.half, device="cuda")
+    dense_ms, dense_out = gpu_ms(layer, x)
+    try:
+        layer.weight = nn.Parameter(to_sparse_semi_structured(layer.weight), requires_grad=False)
+        sparse_ms, sparse_out = gpu_ms(layer, x)
+    except (RuntimeError, ValueError) as error:  # report the kernels' own refusal and go on
+        reason = str(error).splitlines()[0][:90]
+        return (f"| {backend(cutlass)} | {out_features} x {in_features} | {dense_ms:.3f} | – | – "
+                f"| refused: {reason} |")
+    difference = (dense_out.float() - sparse_out.float()).abs().max().item()
+    return (f"| {backend(cutlass)} | {out_features} x {in_features} | {dense_ms:.3f} | {sparse_ms:.3f} "
+            f"| {dense_ms / sparse_ms:.2f}x | {difference:.3g} |")
+
+
+def backend(cutlass: bool) -> str:
+    return "CUTLASS" if cutlass else "cuSPARSELt"
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore", message="The PyTorch API of SparseSemiStructuredTensor is in prototype")
+    print("# 2:4 semi-structured sparsity: dense vs sparse fp16 Linear layers\n")
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 0):
+        found = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA GPU"
+        print(f"Skipped: the 2:4 sparse kernels need an NVIDIA GPU of compute capability 8.0 or newer; "
+              f"this machine has {found}.")
+        return
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, Python {sys.version.split()[0]}; "
+          f"batch {BATCH:,} rows, fp16, CUDA events, mean of 50 calls\n")
+    print("| kernels | weight (out x in) | dense (ms) | 2:4 (ms) | speed-up | largest output difference |")
+    print("|---|---|---:|---:|---:|---:|")
+    for cutlass in (False, True):
+        for size in SIZES:
+            print(compare(size, size, cutlass=cutlass), flush=True)
+    print(compare(784, 300, batch=256), flush=True)
+
+
+if __name__ == "__main__":
+    main()
