@@ -16,10 +16,6 @@ MISTAKES = [
     dict(name="unsorted", cell="ex1-rows-to-keep",
          body=CHECK + "norms = weight.detach().flatten(1).norm(p=2, dim=1)\n"
                       "return norms.topk(len(norms) - round(amount * len(norms))).indices"),
-    # Ex 1: the rows to drop instead of the rows to keep.
-    dict(name="returns-dropped", cell="ex1-rows-to-keep",
-         body=CHECK + "norms = weight.detach().flatten(1).norm(p=2, dim=1)\n"
-                      "return norms.topk(round(amount * len(norms)), largest=False).indices.sort().values"),
     # Ex 1: the amount read as the fraction to keep (density for sparsity).
     dict(name="density-for-sparsity", cell="ex1-rows-to-keep",
          body=CHECK + "norms = weight.detach().flatten(1).norm(p=2, dim=1)\n"
@@ -52,16 +48,6 @@ MISTAKES = [
                 "        new_first.bias.copy_(first.bias[keep])\n"
                 "new_second.bias = second.bias\n"
                 "return new_first, new_second"),
-    # Ex 2: the kept units lose their biases.
-    dict(name="drops-first-bias", cell="ex2-shrink-linear-pair",
-         body="new_first = nn.Linear(first.in_features, len(keep), bias=False)\n"
-              "new_second = nn.Linear(len(keep), second.out_features, bias=second.bias is not None)\n"
-              "with torch.no_grad():\n"
-              "    new_first.weight.copy_(first.weight[keep])\n"
-              "    new_second.weight.copy_(second.weight[:, keep])\n"
-              "    if second.bias is not None:\n"
-              "        new_second.bias.copy_(second.bias)\n"
-              "return new_first, new_second"),
     # Ex 2: right for layers with biases, crashes on bias=False.
     dict(name="assumes-bias", cell="ex2-shrink-linear-pair",
          body="new_first = nn.Linear(first.in_features, len(keep))\n"
@@ -97,9 +83,6 @@ MISTAKES = [
     # Ex 4: the mask in bits, not bytes.
     dict(name="mask-in-bits", cell="ex4-compact-bytes",
          body="return weight.numel() + int((weight != 0).sum()) + 4"),
-    # Ex 4: the mask rounded down: a partly used last byte is still a byte.
-    dict(name="mask-floor", cell="ex4-compact-bytes",
-         body="return weight.numel() // 8 + int((weight != 0).sum()) + 4"),
     # Ex 4: round() instead of rounding up (right whenever the fraction is at least a half).
     dict(name="mask-round", cell="ex4-compact-bytes",
          body="return round(weight.numel() / 8) + int((weight != 0).sum()) + 4"),
@@ -109,7 +92,4 @@ MISTAKES = [
     # Ex 4: values kept as float32.
     dict(name="float32-values", cell="ex4-compact-bytes",
          body="return math.ceil(weight.numel() / 8) + 4 * int((weight != 0).sum()) + 4"),
-    # Ex 4: the scale forgotten.
-    dict(name="no-scale", cell="ex4-compact-bytes",
-         body="return math.ceil(weight.numel() / 8) + int((weight != 0).sum())"),
 ]
