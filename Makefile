@@ -6,7 +6,7 @@ PYTHON ?= python3
 export PATH := $(BIN):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 
-.PHONY: venv sandbox lab test lint release autograde feedback grades benchmark benchmark-grading clean-grading
+.PHONY: venv sandbox browser lab test lint release colab autograde feedback grades benchmark benchmark-grading clean-grading
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,23 @@ sandbox:  ## bubblewrap for the grading sandbox
 	  { apt-get install -y -q bubblewrap || { apt-get update -q && apt-get install -y -q bubblewrap; }; }; } || \
 	  { echo "the grading sandbox needs bubblewrap: install it (apt-get install bubblewrap) as root"; exit 1; }
 
-test: venv lint sandbox  ## ruff, then every test (helpers, solutions, releases, sandboxed grading)
+# The browser test drives JupyterLab in headless Chromium (Debian's `chromium`, `chromium-driver`).
+browser:  ## Chromium and its WebDriver for the browser test
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; }; } || \
+	  { echo "the browser test needs Chromium: install it (apt-get install chromium chromium-driver) as root"; exit 1; }
+
+test: venv lint sandbox browser  ## ruff, then every test (helpers, solutions, releases, sandboxed grading, JupyterLab in Chromium, a Colab-like install)
 	$(BIN)/python -m pytest
 
 release: venv  ## regenerate notebooks/ (learner versions) from solutions/
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
+
+# REPO=owner/name [BRANCH=main]: the GitHub copy of this course that learners open in Colab.
+colab: venv  ## point every notebook's Colab install, and the README's Open-in-Colab badges, at REPO
+	@[ -n "$(REPO)" ] || { echo "make colab needs REPO=owner/name, the GitHub repository that hosts the course"; exit 2; }
+	$(BIN)/python deploy/colab.py "$(REPO)" --branch "$(or $(BRANCH),main)"
+	$(MAKE) release
 
 # Run an nbgrader command for each assignment that has folders under $(1)/<student>/.
 define each_assignment
