@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers.structured import two_four_mask  # noqa: E402
+
 SIZES = (1024, 4096, 8192, 16384)
 BATCH = 4096
-
-
-def two_four_mask(weight: torch.Tensor) -> torch.Tensor:
-    """Keep the 2 largest magnitudes in every group of 4 consecutive entries of each row."""
-    groups = weight.abs().reshape(-1, 4)
-    keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(1, groups.topk(2, dim=1).indices, True)
-    return keep.reshape(weight.shape)
 
 
 def gpu_ms(layer: nn.Module, x: torch.Tensor, warmup: int = 10,

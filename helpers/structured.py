@@ -15,6 +15,7 @@ whole difficulty.
   flatten).
 - :func:`macs_per_example` counts multiply-accumulates with torch's own
   ``torch.utils.flop_counter.FlopCounterMode``.
+- :func:`two_four_mask` gives the 2:4 semi-structured pattern that NVIDIA's sparse tensor cores run.
 
 Reference solutions of notebook 06's exercises 1-3 are marked as such.
 """
@@ -208,6 +209,27 @@ def prune_channels(model: nn.Module, example_input: torch.Tensor, ratio: float, 
         pruning_ratio=ratio, ignored_layers=[modules[index[id(m)]] for m in ignored])
     pruner.step()
     return small
+
+
+def two_four_mask(weight: torch.Tensor) -> torch.Tensor:
+    """Return the 2:4 semi-structured mask of ``weight``: the 2 largest magnitudes of every 4 along a row.
+
+    In every group of 4 consecutive entries of each row (the last dimension), the 2 entries with the
+    largest magnitudes are kept (``True``), the other 2 dropped; the pattern NVIDIA's sparse tensor
+    cores run (``torch.sparse.to_sparse_semi_structured``).
+
+    Args:
+        weight: A tensor whose last dimension is a multiple of 4.
+
+    Returns:
+        A boolean tensor of ``weight``'s shape, exactly half of it ``True``.
+    """
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 1 or weight.shape[-1] % 4:
+        raise ValueError(f"weight must be a tensor whose rows split into groups of 4, got "
+                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+    groups = weight.detach().abs().reshape(-1, 4)
+    keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(1, groups.topk(2, dim=1).indices, True)
+    return keep.reshape(weight.shape)
 
 
 def macs_per_example(model: nn.Module, example_input: torch.Tensor) -> int:

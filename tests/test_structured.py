@@ -154,3 +154,12 @@ def test_macs_per_example_counts_by_hand():
     assert cnn.training, "the model's mode is restored"
     with pytest.raises(ValueError, match="non-empty batch"):
         structured.macs_per_example(cnn, torch.randn(0, 1, 28, 28))
+
+
+def test_two_four_mask_keeps_the_two_largest_of_every_four():
+    weight = torch.tensor([[0.3, -0.9, 0.1, 0.5, 0.2, 0.0, -0.4, 0.8]])
+    assert structured.two_four_mask(weight).int().tolist() == [[0, 1, 0, 1, 0, 0, 1, 1]]
+    mask = structured.two_four_mask(torch.randn(16, 32, generator=torch.Generator().manual_seed(0)))
+    assert mask.shape == (16, 32) and (mask.reshape(-1, 4).sum(dim=1) == 2).all()
+    with pytest.raises(ValueError, match="rows split into groups of 4"):
+        structured.two_four_mask(torch.ones(3, 6))
