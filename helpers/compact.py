@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from helpers import pruning
 
@@ -116,7 +117,7 @@ def load_compact(path: str | os.PathLike, model: nn.Module) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no compact model file at {path}")
-    if any(name.endswith("_orig") for name, _ in model.named_parameters()):
+    if prune.is_pruned(model):
         raise ValueError("model carries pruning masks; load into a fresh, unpruned model")
     model.load_state_dict(from_compact(torch.load(path, map_location="cpu", weights_only=True)))
     return model

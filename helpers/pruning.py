@@ -419,24 +419,32 @@ def latency_ms(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 
     """
     _checks.positive_int("repeats", repeats)
     _checks.non_negative_int("warmup", warmup)
+    times = []
+    with _cpu_inference(model, num_threads):
+        x = example_input.cpu()
+        for i in range(warmup + repeats):
+            start = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+@contextlib.contextmanager
+def _cpu_inference(model: nn.Module, num_threads: int | None):
+    """Run ``model`` on the CPU in eval mode under inference mode, on ``num_threads`` torch threads
+    (``None``: the current setting); the thread count and the model's mode are set back afterwards."""
     if num_threads is not None:
         _checks.positive_int("num_threads", num_threads)
     was_training, threads = model.training, torch.get_num_threads()
     model.cpu().eval()
-    times = []
     try:
         torch.set_num_threads(num_threads or threads)
         with torch.inference_mode():
-            x = example_input.cpu()
-            for i in range(warmup + repeats):
-                start = time.perf_counter()
-                model(x)
-                if i >= warmup:
-                    times.append((time.perf_counter() - start) * 1e3)
+            yield
     finally:
         torch.set_num_threads(threads)
         model.train(was_training)
-    return statistics.median(times)
 
 
 @contextlib.contextmanager
@@ -473,21 +481,13 @@ def op_times(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 5,
         ``{operation name: milliseconds per call}``, largest first.
     """
     _checks.positive_int("repeats", repeats)
-    if num_threads is not None:
-        _checks.positive_int("num_threads", num_threads)
-    was_training, threads = model.training, torch.get_num_threads()
-    model.cpu().eval()
-    try:
-        torch.set_num_threads(num_threads or threads)
-        with torch.inference_mode():
-            model(example_input.cpu())
-            with _stderr_silenced():
-                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-                    for _ in range(repeats):
-                        model(example_input.cpu())
-                events = profiler.key_averages()
-    finally:
-        torch.set_num_threads(threads)
-        model.train(was_training)
+    with _cpu_inference(model, num_threads):
+        x = example_input.cpu()
+        model(x)
+        with _stderr_silenced():
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+                for _ in range(repeats):
+                    model(x)
+            events = profiler.key_averages()
     times = {event.key: event.self_cpu_time_total / repeats / 1e3 for event in events}
     return dict(sorted(times.items(), key=lambda item: item[1], reverse=True))

@@ -27,6 +27,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils import prune
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import _checks
@@ -78,7 +79,7 @@ def _copy_linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
 def _check_plain_linear(name: str, layer) -> nn.Linear:
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"{name} must be a torch.nn.Linear, got {type(layer).__name__}")
-    if hasattr(layer, "weight_orig") or hasattr(layer, "bias_orig"):
+    if prune.is_pruned(layer):
         raise ValueError(f"{name} still carries a pruning mask: call prune.remove (or "
                          "pruning.make_permanent) before rebuilding it")
     return layer
@@ -196,7 +197,7 @@ def prune_channels(model: nn.Module, example_input: torch.Tensor, ratio: float, 
     layers = [m for m in model.modules() if isinstance(m, PRUNABLE_TYPES)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer to prune")
-    if any(hasattr(m, "weight_orig") for m in layers):
+    if prune.is_pruned(model):
         raise ValueError("model still carries pruning masks: call pruning.make_permanent first")
     ignored = [layers[-1]] if ignored_layers is None else list(ignored_layers)
     index = {id(m): i for i, m in enumerate(model.modules())}
