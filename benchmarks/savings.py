@@ -55,45 +55,47 @@ def compact_accuracy(model, fresh, dm) -> tuple[float, int]:
     return training.evaluate(loaded, dm), size
 
 
-def variants(kind: str, dense, dm, seed: int) -> dict[str, tuple[torch.nn.Module, float, int]]:
-    """``{name: (model, test accuracy, file bytes)}`` for one trained dense model."""
+Variant = tuple[torch.nn.Module, float, int, torch.nn.Module]
+
+
+def variants(kind: str, dense, dm, seed: int) -> dict[str, Variant]:
+    """``{name: (model, test accuracy, file bytes, float model)}`` for one trained dense model; the float
+    model is the one whose parameters and MACs count (an int8 model's, the one it was quantised from)."""
     epochs = 2 if kind == "LeNet-300-100" else 1
     x = tradeoff.example_batch(dm, 1)
     new = (lambda: models.LeNet300100(dm.dims, dm.num_classes)) if kind == "LeNet-300-100" else (
         lambda: models.SmallCNN(dm.dims, dm.num_classes))
     shrink = (lambda m: structured.shrink_mlp(m, 0.5)) if kind == "LeNet-300-100" else (
         lambda m: structured.prune_channels(m, x, 0.5))
-    out = {"dense": (dense, training.evaluate(dense, dm), pruning.serialized_size(dense))}
+    out = {"dense": (dense, training.evaluate(dense, dm), pruning.serialized_size(dense), dense)}
 
     torch.manual_seed(seed)
     sparse = pruning.prune_copy(dense, 0.95 if kind == "LeNet-300-100" else 0.9)
     training.finetune(sparse, dm, num_batches=None, num_epochs=epochs)
-    out["unstructured (compact)"] = (sparse, *compact_accuracy(sparse, new(), dm))
+    out["unstructured (compact)"] = (sparse, *compact_accuracy(sparse, new(), dm), sparse)
 
     torch.manual_seed(seed)
     small = training.finetune(shrink(dense), dm, num_batches=None, num_epochs=epochs)
-    out["structured"] = (small, training.evaluate(small, dm), pruning.serialized_size(small))
+    out["structured"] = (small, training.evaluate(small, dm), pruning.serialized_size(small), small)
 
-    int8 = compact.quantize_int8(dense)
-    out["int8"] = (int8, training.evaluate(int8, dm), compact.state_dict_bytes(int8))
-    small_int8 = compact.quantize_int8(small)
-    out["structured + int8"] = (small_int8, training.evaluate(small_int8, dm),
-                                compact.state_dict_bytes(small_int8))
+    for name, model in (("int8", dense), ("structured + int8", small)):
+        int8 = compact.quantize_int8(model)
+        out[name] = (int8, training.evaluate(int8, dm), compact.state_dict_bytes(int8), model)
 
     if kind == "LeNet-300-100":
         torch.manual_seed(seed)
         stacked = pruning.prune_l1(shrink(dense), 0.9)
         training.finetune(stacked, dm, num_batches=None, num_epochs=epochs)
-        out["structured + unstructured (compact)"] = (stacked, *compact_accuracy(stacked, shrink(new()), dm))
+        out["structured + unstructured (compact)"] = (stacked, *compact_accuracy(stacked, shrink(new()), dm),
+                                                      stacked)
     return out
 
 
-def describe(model, x1, x256) -> dict[str, float]:
-    """Parameters, MACs and latency of one model (the first seed's), its pruning made permanent."""
+def describe(model, float_model, x1, x256) -> dict[str, float]:
+    """Parameters and MACs (of ``float_model``) and latency (of ``model``, pruning made permanent)."""
     model = pruning.make_permanent(pruning.copy_model(model))
-    quantized = any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
-    return {"nonzero": pruning.count_parameters(model).nonzero if not quantized else float("nan"),
-            "macs": structured.macs_per_example(model, x1) if not quantized else float("nan"),
+    return {"nonzero": pruning.count_parameters(float_model).nonzero,
+            "macs": structured.macs_per_example(float_model, x1),
             "b1": pruning.latency_ms(model, x1, repeats=300),
             "b256": pruning.latency_ms(model, x256, repeats=20)}
 
@@ -103,15 +105,11 @@ def study(kind: str, train, dm, seeds: list[int]) -> dict:
     x1, x256 = tradeoff.example_batch(dm, 1), tradeoff.example_batch(dm, 256)
     for seed in seeds:
         results = variants(kind, train(seed), dm, seed)
-        for name, (_, accuracy, _) in results.items():
+        for name, (_, accuracy, _, _) in results.items():
             accuracies.setdefault(name, []).append(accuracy)
         if first is None:
-            first = {name: {"bytes": size, **describe(model, x1, x256)}
-                     for name, (model, _, size) in results.items()}
-    for name, facts in first.items():
-        if facts["macs"] != facts["macs"]:  # int8 models: same MACs as the float model they came from
-            facts["macs"] = first["structured" if "structured" in name else "dense"]["macs"]
-            facts["nonzero"] = first["structured" if "structured" in name else "dense"]["nonzero"]
+            first = {name: {"bytes": size, **describe(model, float_model, x1, x256)}
+                     for name, (model, _, size, float_model) in results.items()}
     dense = first["dense"]
     print(f"\n## {kind}\n")
     print("| model | test accuracy (%) | non-zero params | MACs / image | file (kB) | smaller | "

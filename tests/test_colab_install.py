@@ -26,9 +26,12 @@ from packaging.requirements import Requirement
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "deploy"))
+
+from colab import PACKAGE_LINE  # noqa: E402  the line `make colab` rewrites
+
 PREINSTALLED = Path(__file__).parent / "colab" / "preinstalled.txt"
 NOTEBOOK = ROOT / "solutions" / "01-l1-unstructured" / "01-l1-unstructured.ipynb"
-PACKAGE_LINE = re.compile(r'^COURSE_PACKAGE = "[^"\n]*"', re.MULTILINE)
 
 
 def preinstalled() -> dict[str, str]:
