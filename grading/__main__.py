@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         if course.sandbox:
             try:
-                check_available(course.root, course.data_dir, course.work / "probe")
+                check_available(course.data_dir)
             except SandboxUnavailable as err:
                 raise SystemExit(f"refusing to grade: {err}") from err
         jobs = prepare(course, args.assignments)

@@ -6,7 +6,11 @@ Layout under the course root (git-ignored, invisible inside the sandbox):
     .grading/templates/<assignment>/<notebook>.ipynb   solutions cleared, hidden tests kept
     .grading/cache/                                     checkpoints, warmed by the source notebook
     .grading/jobs.txt                                   one job folder per line (a batch array's index)
-    .grading/jobs/<assignment>/<student>/<notebook>/    job.json, in/, template.ipynb, cache/, out/
+    .grading/jobs/<assignment>/<student>/<notebook>/    job.json, in/, template.ipynb, out/, log.txt
+
+The sandbox sees none of this: the trusted side (``run-job``) reads the submission and template
+and sends the learner's cells over a socket; the warm checkpoints are mounted into the sandbox
+read-only, one file each.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,6 @@ from pathlib import Path
 import nbformat
 
 from .notebook import make_template, write_notebook
-from .sandbox import JOB, PYTHON, Limits, bwrap_command, sandbox_env
 
 WORK = ".grading"
 
@@ -141,9 +143,9 @@ def make_job(course: Course, student: str, assignment: str, notebook: Path) -> P
     (job / "out").mkdir()
     shutil.copy(notebook, job / "in" / notebook.name)
     shutil.copy(course.work / "templates" / assignment / notebook.name, job / "template.ipynb")
-    shutil.copytree(course.work / "cache", job / "cache", ignore=shutil.ignore_patterns(".*"))
     settings = {"student": student, "assignment": assignment, "notebook": notebook.stem,
                 "course_root": str(course.root.resolve()), "data_dir": str(course.data_dir),
+                "cache": str((course.work / "cache").resolve()),
                 "sandbox": course.sandbox, "timeout": course.timeout, "job_timeout": course.job_timeout,
                 "threads": max(1, (os.cpu_count() or 1) // max(1, course.jobs))}
     (job / "job.json").write_text(json.dumps(settings, indent=1))
@@ -155,59 +157,40 @@ def job_command(job: Path) -> list[str]:
     return [sys.executable, "-m", "grading", "run-job", str(job)]
 
 
-def worker_command(job: Path, settings: dict, result_fd: int) -> tuple[list[str], dict[str, str] | None, str]:
-    """``run_one`` for this job: inside the sandbox, or (opted out) directly; argv, env, cwd.
-
-    Its results come back down the pipe ``result_fd``; the files it also writes stay in its own
-    scratch folder, where the learner's kernel could reach them.
-    """
-    root, data = Path(settings["course_root"]), Path(settings["data_dir"])
-    base = JOB if settings["sandbox"] else str(job)
-    python = str(PYTHON) if settings["sandbox"] else sys.executable
-    scratch = "/tmp/out" if settings["sandbox"] else str(job / "tmp" / "out")
-    argv = [python, "-m", "grading.run_one", f"{base}/in/{settings['notebook']}.ipynb",
-            "--template", f"{base}/template.ipynb", "--out", scratch, "--timeout",
-            str(settings["timeout"]), "--result-fd", str(result_fd)]
-    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))  # a batch task's own share
-    env = sandbox_env(root, data, threads)
-    if settings["sandbox"]:
-        return bwrap_command(argv, job, root, data, env, Limits()), None, str(job)
-    env = {**os.environ, **env, "HOME": str(job), "PRUNING_CACHE_DIR": str(job / "cache"),
-           "TMPDIR": str(job / "tmp")}
-    (job / "tmp").mkdir(exist_ok=True)
-    return argv, env, str(job)
-
-
 def run_job(job: Path) -> int:
     """Grade one job folder (the body of ``python -m grading run-job``): results in ``out/``, the
-    worker's log in ``log.txt``; the exit status is the worker's (124: it ran out of time)."""
+    sandbox's log in ``log.txt``. This process is the trusted side; the exit status is 0 when the
+    job was graded, 124 when it ran past its overall time limit, 1 when grading itself failed."""
+    from .run_one import grade
+
     settings = json.loads((job / "job.json").read_text())
-    shutil.rmtree(job / "out", ignore_errors=True)  # a result counts only if this run sends it
+    shutil.rmtree(job / "out", ignore_errors=True)  # a result counts only if this run writes it
     (job / "out").mkdir()
-    read_end, write_end = os.pipe()
-    argv, env, cwd = worker_command(job, settings, write_end)
-    received: list[bytes] = []
-    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end, "rb").read()))
-    with open(job / "log.txt", "w") as log:
-        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, pass_fds=(write_end,))
-        os.close(write_end)
-        reader.start()
-        try:
-            status = process.wait(timeout=settings["job_timeout"])
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    (job / "log.txt").write_text("")
+    signal.signal(signal.SIGALRM, _out_of_time)
+    signal.alarm(int(settings["job_timeout"]))
+    try:
+        results = grade(job)
+    except JobTimeout:
+        with open(job / "log.txt", "a") as log:
             log.write(f"\ngrading stopped: the submission took longer than {settings['job_timeout']} s\n")
-            status = 124
-    reader.join()
-    if status == 0:
-        save_results(job, settings["notebook"], json.loads(received[0]))
-    return status
+        return 124
+    finally:
+        signal.alarm(0)
+    save_results(job, settings["notebook"], results)
+    return 0
+
+
+class JobTimeout(Exception):
+    """The whole submission ran past ``job_timeout``."""
+
+
+def _out_of_time(signum, frame):
+    raise JobTimeout()
 
 
 def save_results(job: Path, notebook: str, results: dict[str, str]) -> None:
-    """Write the worker's three results into ``job/out`` (only those three names)."""
+    """Write the three results into ``job/out`` (only those three names)."""
     for name in ("scores.json", f"{notebook}.ipynb", f"{notebook}.html"):
         (job / "out" / name).write_text(results[name])
 

@@ -20,6 +20,10 @@ from nbgrader.utils import parse_utc
 COURSE_ID = "pruning-workbook"
 
 
+def exercise_of(grade_id: str) -> str:
+    return grade_id.split("-", 1)[0]
+
+
 def db_url(root: Path) -> str:
     return f"sqlite:///{root / 'gradebook.db'}"
 
@@ -44,7 +48,9 @@ def ensure_assignment(root: Path, assignment: str, templates: Path) -> None:
 def record(root: Path, student: str, assignment: str, results: dict[str, dict]) -> None:
     """Save the auto-scores of one student's assignment (``{notebook: scores.json}``).
 
-    A manual score a grader already gave is kept and flagged for review, as nbgrader does.
+    A manual score a grader already gave is kept and flagged for review, as nbgrader does. An
+    exercise that screening flagged (``flags``) needs manual grading, and its answer cell carries
+    the reasons as the automatic comment, which formgrader shows next to it.
     """
     timestamp_file = root / "submitted" / student / assignment / "timestamp.txt"
     timestamp = parse_utc(timestamp_file.read_text().strip()) if timestamp_file.exists() else None
@@ -54,10 +60,16 @@ def record(root: Path, student: str, assignment: str, results: dict[str, dict]) 
         submission = gb.update_or_create_submission(assignment, student, timestamp=timestamp)
         for notebook in submission.notebooks:
             cells = results.get(notebook.name, {}).get("cells", {})
+            flags = results.get(notebook.name, {}).get("flags", {})
             for grade in notebook.grades:
                 cell = cells.get(grade.name, {"score": 0.0})  # a notebook not submitted scores 0
                 grade.auto_score = cell["score"]
-                grade.needs_manual_grade = grade.manual_score is not None or cell["score"] is None
+                grade.needs_manual_grade = (grade.manual_score is not None or cell["score"] is None
+                                            or exercise_of(grade.name) in flags)
+            for comment in notebook.comments:
+                reasons = flags.get(exercise_of(comment.name))
+                comment.auto_comment = ("Screening flagged this answer for a human look (the score is "
+                                        "the tests' own): " + "; ".join(reasons)) if reasons else None
         gb.db.commit()
 
 

@@ -1,8 +1,8 @@
-"""Notebooks for grading: the template made from the source, the graded copy of a submission,
-its scores (immune to stderr), and its feedback page.
+"""Notebooks for grading: the template made from the source, the scores (from the trusted side's
+test runs and the template's points only), the scored notebook and its feedback page.
 
 The *template* is the source notebook with the solutions cleared by nbgrader (stubs, as released)
-and the hidden tests kept: everything a sandbox may see, and nothing of the solutions.
+and the hidden tests kept. It stays on the trusted side: the sandbox never sees it.
 """
 
 from __future__ import annotations
@@ -17,18 +17,11 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearOutput, ClearSolutions, LimitOutput
 from traitlets.config import Config
 
-from .execute import Plan, code_names, course_imports
+from .cells import visible_source
+from .trusted import Grader, exercise_of, grade_id
 
 STUB = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-
-
-def exercise_of(grade_id: str) -> str:
-    """``ex2-prune-layer-tests`` -> ``ex2``: the exercise a cell belongs to (the course's convention)."""
-    return grade_id.split("-", 1)[0]
-
-
-def grade_id(cell: nbformat.NotebookNode) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+WITHHELD = "(Output withheld: this cell ran after hidden checks, and its output could show their inputs.)\n"
 
 
 def make_template(source: Path) -> nbformat.NotebookNode:
@@ -39,88 +32,106 @@ def make_template(source: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def graded_copy(submission: nbformat.NotebookNode, template: nbformat.NotebookNode) -> tuple[
-        nbformat.NotebookNode, list[str]]:
-    """The submission with outputs cleared and every locked cell restored from the template.
+def score(template: nbformat.NotebookNode, grader: Grader) -> dict[str, dict]:
+    """``{grade_id: {score, max_score, exercise, message}}`` for every graded cell of the template.
 
-    Returns the notebook and the grade_ids of locked cells the learner deleted (they score 0).
+    A test cell scores its points when its visible and hidden parts pass; an exercise with a
+    problem (crash, time-out) scores 0 with the problem as its message; a written answer waits for
+    manual grading (score None).
     """
-    locked = {grade_id(c): c for c in template.cells if utils.is_locked(c) and grade_id(c)}
-    nb, _ = ClearOutput().preprocess(copy.deepcopy(submission), {})
-    nb.metadata["kernelspec"] = copy.deepcopy(template.metadata.get("kernelspec", {}))
-    seen = set()
-    for index, cell in enumerate(nb.cells):
-        gid = grade_id(cell)
-        if gid in locked and gid not in seen:
-            nb.cells[index] = copy.deepcopy(locked[gid])
-            seen.add(gid)
-        elif gid in locked:  # a duplicated locked cell: nbgrader's ids must stay unique
-            cell.metadata.pop("nbgrader")
-    return nb, sorted(set(locked) - seen)
-
-
-def make_plan(nb: nbformat.NotebookNode, template: nbformat.NotebookNode) -> Plan:
-    """Which cells are hidden tests, and which names the course's own cells import."""
-    tests = {i: grade_id(c) for i, c in enumerate(nb.cells)
-             if c.cell_type == "code" and utils.is_grade(c) and not utils.is_solution(c)}
-    course = [c.source for c in template.cells if c.cell_type == "code" and not grade_id(c)]
-    return Plan(tests=tests, course_names=course_imports(course))
-
-
-def culprit_exercise(nb: nbformat.NotebookNode, plan: Plan, index: int, message: str) -> str | None:
-    """The exercise a problem in cell ``index`` costs: its own, or for tampering in a cell of no
-    exercise, the next one tested after it; None when it costs nothing by itself."""
-    gid = grade_id(nb.cells[index])
-    if gid:
-        return exercise_of(gid)
-    if not message.startswith("tampering"):
-        return None
-    later = [plan.tests[i] for i in sorted(plan.tests) if i > index]
-    return exercise_of(later[0]) if later else None
-
-
-def score(nb: nbformat.NotebookNode, plan: Plan, missing: list[str]) -> dict[str, dict]:
-    """``{grade_id: {score, max_score, exercise, message}}`` for every graded cell.
-
-    nbgrader's own rule decides a cell (an error scores 0, a number is partial credit), except that
-    output on stderr (warnings) is ignored; an exercise with a problem (crash, time-out, tampering)
-    scores 0 with the problem as its message.
-    """
-    lost = {}
-    for index, message in plan.problems.items():
-        exercise = culprit_exercise(nb, plan, index, message)
-        if exercise:
-            where = grade_id(nb.cells[index]) or f"cell {index + 1}"
-            lost.setdefault(exercise, f"{where}: {message}")
     scores = {}
-    for cell in nb.cells:
+    for cell in template.cells:
         if not utils.is_grade(cell):
             continue
         gid = grade_id(cell)
-        quiet = copy.deepcopy(cell)
-        if quiet.cell_type == "code":
-            quiet.outputs = [o for o in quiet.outputs
-                             if not (o.output_type == "stream" and o.name == "stderr")]
-        points, max_points = utils.determine_grade(quiet)
-        message = lost.get(exercise_of(gid))
-        if message:
-            points = 0.0
-        scores[gid] = {"score": points, "max_score": max_points, "exercise": exercise_of(gid),
-                       "message": message}
-    for gid in missing:
-        scores[gid]["score"] = 0.0
-        scores[gid]["message"] = "this test cell was deleted from the submission"
+        points = float(cell.metadata.nbgrader.get("points", 0) or 0)
+        result = grader.results.get(gid)
+        if utils.is_solution(cell):
+            got, message = None, None
+        else:
+            passed = bool(result and result["passed"])
+            got, message = (points if passed else 0.0), (result or {}).get("message")
+        problem = grader.problems.get(exercise_of(gid))
+        if problem and got is not None:
+            got, message = 0.0, problem
+        scores[gid] = {"score": got, "max_score": points, "exercise": exercise_of(gid), "message": message}
     return scores
 
 
-def limit_output(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """nbgrader's output limit (lines per cell, traceback length), as its autograde applies it."""
+def _output(item) -> nbformat.NotebookNode | None:
+    """An output of the learner's side, checked to be text (and PNG images) only."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("kind")
+    if kind == "stream" and isinstance(item.get("text"), str) and item.get("name") in ("stdout", "stderr"):
+        return nbformat.v4.new_output("stream", name=item["name"], text=item["text"])
+    if kind == "display" and isinstance(item.get("data"), dict):
+        data = {
+            k: v for k, v in item["data"].items() if k in ("text/plain", "image/png") and isinstance(v, str)
+        }
+        return nbformat.v4.new_output("display_data", data=data) if data else None
+    if kind == "error":
+        lines = [line for line in item.get("traceback", []) if isinstance(line, str)]
+        return nbformat.v4.new_output(
+            "error",
+            ename=str(item.get("ename", "Error")),
+            evalue=str(item.get("evalue", "")),
+            traceback=lines,
+        )
+    return None
+
+
+def scored_notebook(
+    template: nbformat.NotebookNode, submission: nbformat.NotebookNode, grader: Grader
+) -> nbformat.NotebookNode:
+    """The submission as graded: locked cells restored, test cells shown without their hidden part
+    and with the trusted side's outputs, the learner's cells with their own (checked) outputs."""
+    tests = {grade_id(c): c for c in template.cells if utils.is_grade(c) and not utils.is_solution(c)}
+    known = {grade_id(c) for c in template.cells if grade_id(c)}
+    locked = {grade_id(c): c for c in template.cells if utils.is_locked(c) and grade_id(c)}
+    nb, _ = ClearOutput().preprocess(copy.deepcopy(submission), {})
+    nb.metadata["kernelspec"] = copy.deepcopy(template.metadata.get("kernelspec", {}))
+    ran = {cell.index: cell for cell in grader.cells}
+    seen = set()
+    for index, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        if gid not in known or gid in seen:  # a cell the template does not grade, or a copy of one
+            cell.metadata.pop("nbgrader", None)
+            gid = None
+        if gid in locked:
+            nb.cells[index] = cell = copy.deepcopy(locked[gid])
+        if gid:
+            seen.add(gid)
+        if gid in tests:
+            cell.source = visible_source(tests[gid].source)
+            result = grader.results.get(gid, {})
+            cell.outputs = [o for o in map(_output, result.get("outputs", [])) if o is not None]
+        elif cell.cell_type == "code" and index in ran:
+            learner = ran[index]
+            if learner.withheld:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=WITHHELD)]
+            else:
+                cell.outputs = [o for o in map(_output, learner.outputs) if o is not None]
+            if learner.problem:
+                cell.outputs.append(
+                    nbformat.v4.new_output(
+                        "error", ename="GradingProblem", evalue=learner.problem, traceback=[learner.problem]
+                    )
+                )
+    for gid, cell in tests.items():  # a test cell the learner deleted is still graded, and shown
+        if gid not in seen:
+            restored = copy.deepcopy(cell)
+            restored.source = visible_source(cell.source)
+            result = grader.results.get(gid, {})
+            restored.outputs = [o for o in map(_output, result.get("outputs", [])) if o is not None]
+            nb.cells.append(restored)
     nb, _ = LimitOutput().preprocess(nb, {})
     return nb
 
 
 def feedback_html(nb: nbformat.NotebookNode, scores: dict[str, dict]) -> str:
-    """nbgrader's feedback page for the scored notebook (its template, our scores)."""
+    """nbgrader's feedback page for the scored notebook (its template, our scores), sanitised:
+    nothing the learner wrote can run as HTML or script in the page."""
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         gid = grade_id(cell)
@@ -133,11 +144,19 @@ def feedback_html(nb: nbformat.NotebookNode, scores: dict[str, dict]) -> str:
     templates = Path(utils.__file__).parent / "server_extensions" / "formgrader" / "templates"
     config = Config()
     config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.sanitize_html = True
     config.HTMLExporter.extra_template_basedirs = [str(templates)]
-    config.HTMLExporter.extra_template_paths = [str(templates.parent / "static" / "node_modules" / "bootstrap"
-                                                     / "dist" / "css")]
-    resources = {"nbgrader": {"score": total, "max_score": sum(s["max_score"] for s in scores.values()),
-                              "late_penalty": 0, "notebook": nb.metadata.get("name", "")}}
+    config.HTMLExporter.extra_template_paths = [
+        str(templates.parent / "static" / "node_modules" / "bootstrap" / "dist" / "css")
+    ]
+    resources = {
+        "nbgrader": {
+            "score": total,
+            "max_score": sum(s["max_score"] for s in scores.values()),
+            "late_penalty": 0,
+            "notebook": nb.metadata.get("name", ""),
+        }
+    }
     html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
     return html
 
@@ -147,5 +166,4 @@ def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     nbformat.write(nb, os.fspath(path))
 
 
-__all__ = ["code_names", "exercise_of", "feedback_html", "graded_copy", "make_plan", "make_template",
-           "score"]
+__all__ = ["feedback_html", "make_template", "score", "scored_notebook"]

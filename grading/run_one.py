@@ -1,92 +1,138 @@
-"""Grade one submission: the per-submission step, the same locally and on a batch engine.
+"""Grade one job folder: the per-submission step, the same locally and on a batch engine.
 
-    python -m grading.run_one SUBMISSION.ipynb --template TEMPLATE.ipynb --out DIR [--timeout S]
-                              [--result-fd FD]
-
-writes ``DIR/<notebook>.ipynb`` (executed and scored), ``DIR/scores.json`` and
-``DIR/<notebook>.html`` (feedback). It never touches the gradebook; the coordinator
-(``python -m grading autograde``) writes every result into it, one at a time. Run it inside the
-sandbox (``grading.sandbox``); it runs the kernel in a private temporary directory.
-
-The learner's kernel runs as the same user as this process, so it could overwrite files this
-process writes. ``--result-fd`` closes that door: the same three results go, as one JSON document,
-down a pipe that the kernel does not inherit, and this process makes itself non-dumpable so that
-the kernel cannot reach the pipe (or its memory) through ``/proc`` or ``ptrace`` either.
+This process is the trusted side (:mod:`grading.trusted`). It starts the learner's sandbox
+(:mod:`grading.learner` under bubblewrap, as ``nobody`` when the grader is root, in its own memory
+cgroup where the machine allows), talks to it over one socket, and writes ``out/scores.json``,
+``out/<notebook>.ipynb`` (scored) and ``out/<notebook>.html`` (feedback). Nothing the sandbox
+can reach is ever read back: only the socket's messages, decoded as data.
 """
 
 from __future__ import annotations
 
-import argparse
-import ctypes
 import json
 import os
+import socket
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-from .execute import execute
-from .notebook import feedback_html, graded_copy, limit_output, make_plan, score
+from . import cgroup as cgroups
+from .notebook import feedback_html, score, scored_notebook
+from .remote import Sandbox
+from .sandbox import HOST_ENV, PYTHON, Limits, bwrap_command, sandbox_env
+from .screen import references
+from .trusted import Grader
 
-DEFAULT_TIMEOUT = 120
-
-
-def not_dumpable() -> None:
-    """``prctl(PR_SET_DUMPABLE, 0)``: other processes of this user (the kernel) cannot ptrace this
-    one or open its ``/proc/<pid>/fd`` and ``mem``. Linux only; elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # 4 = PR_SET_DUMPABLE
+HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 
 
-def grade(submission: Path, template: Path, out: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, str]:
-    """Execute and score ``submission`` against ``template``; write the three results into ``out``
-    and return them (``{file name: text}``)."""
+def learner_starter(job: Path, settings: dict, log, group: cgroups.Cgroup | None):
+    """A function that starts a fresh learner process and returns it with its socket."""
+    limits = Limits()
+    checkpoints = sorted(Path(settings["cache"]).glob("*.pt")) if settings.get("cache") else []
+    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))
+
+    def start() -> tuple[subprocess.Popen, socket.socket]:
+        mine, theirs = socket.socketpair()
+        argv = [
+            str(PYTHON) if settings["sandbox"] else sys.executable,
+            "-m",
+            "grading.learner",
+            str(theirs.fileno()),
+        ]
+        if settings["sandbox"]:
+            command = bwrap_command(
+                argv,
+                Path(settings["data_dir"]),
+                checkpoints,
+                sandbox_env(threads),
+                limits,
+                cgroup=group is not None,
+            )
+            env, cwd = HOST_ENV, "/"
+        else:
+            scratch = job / "tmp"
+            scratch.mkdir(exist_ok=True)
+            command, cwd = argv, str(scratch)
+            env = {
+                **os.environ,
+                **sandbox_env(threads),
+                "HOME": str(scratch),
+                "TMPDIR": str(scratch),
+                "PRUNING_CACHE_DIR": settings.get("cache") or str(scratch),
+                "PRUNING_DATA_DIR": settings["data_dir"],
+                "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            }
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,
+            preexec_fn=group.enter if group else None,
+        )
+        theirs.close()
+        return process, mine
+
+    return start
+
+
+def grade(job: Path) -> dict[str, str]:
+    """Grade the job's submission; return the three results (``{file name: text}``)."""
+    settings = json.loads((job / "job.json").read_text())
+    name = settings["notebook"]
     start = time.perf_counter()
-    learner = nbformat.read(submission, as_version=4)
-    nb, missing = graded_copy(learner, nbformat.read(template, as_version=4))
-    plan = make_plan(nb, nbformat.read(template, as_version=4))
-    with tempfile.TemporaryDirectory(prefix="grading-") as cwd:
-        execute(nb, plan, Path(cwd), timeout, dict(os.environ))
-    scores = score(nb, plan, missing)
-    nb = limit_output(nb)
-    name = submission.stem
-    result = {"notebook": name, "score": sum(s["score"] or 0 for s in scores.values()),
-              "max_score": sum(s["max_score"] for s in scores.values()), "cells": scores,
-              "problems": {str(i): m for i, m in sorted(plan.problems.items())},
-              "seconds": round(time.perf_counter() - start, 2)}
-    results = {f"{name}.ipynb": nbformat.writes(nb), f"{name}.html": feedback_html(nb, scores),
-               "scores.json": json.dumps(result, indent=1)}
-    out.mkdir(parents=True, exist_ok=True)
-    for filename, text in results.items():
-        (out / filename).write_text(text)
-    return results
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grading.run_one", description=__doc__.split("\n\n")[0])
-    parser.add_argument("submission", type=Path, help="the learner's notebook")
-    parser.add_argument("--template", type=Path, required=True,
-                        help="the source notebook with solutions cleared and hidden tests kept")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the results")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds per cell")
-    parser.add_argument("--result-fd", type=int, help="also send the results down this pipe (see above)")
-    args = parser.parse_args(argv)
-    for path in (args.submission, args.template):
-        if not path.is_file():
-            parser.error(f"{path} is not a file: give the path of a notebook (.ipynb)")
-    if args.timeout <= 0:
-        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    not_dumpable()
-    results = grade(args.submission, args.template, args.out, args.timeout)
-    if args.result_fd is not None:
-        with os.fdopen(args.result_fd, "w") as pipe:
-            json.dump(results, pipe)
-    result = json.loads(results["scores.json"])
-    print(f"{args.submission}: {result['score']:g} / {result['max_score']:g}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    submission = nbformat.read(job / "in" / f"{name}.ipynb", as_version=4)
+    template = nbformat.read(job / "template.ipynb", as_version=4)
+    limits = Limits()
+    group = (
+        cgroups.create(
+            f"{settings['assignment']}-{settings['student']}-{name}-{os.getpid()}",
+            limits.memory_bytes,
+            limits.processes,
+        )
+        if settings["sandbox"]
+        else None
+    )
+    with open(job / "log.txt", "a") as log:
+        sandbox = Sandbox(learner_starter(job, settings, log, group))
+        grader = Grader(
+            template,
+            submission,
+            sandbox,
+            settings["timeout"],
+            references=references(HELPERS),
+            assignment=settings["assignment"],
+        )
+        try:
+            grader.grade()
+        finally:
+            sandbox.stop()
+            peak = group.peak() if group else None
+            if group:
+                group.remove()
+        for line in grader.log:
+            log.write(f"{line}\n")
+    scores = score(template, grader)
+    nb = scored_notebook(template, submission, grader)
+    result = {
+        "notebook": name,
+        "score": sum(s["score"] or 0 for s in scores.values()),
+        "max_score": sum(s["max_score"] for s in scores.values()),
+        "cells": scores,
+        "flags": grader.flags(),
+        "problems": grader.problems,
+        "seconds": round(time.perf_counter() - start, 2),
+        "memory_peak_bytes": peak,
+    }
+    return {
+        f"{name}.ipynb": nbformat.writes(nb),
+        f"{name}.html": feedback_html(nb, scores),
+        "scores.json": json.dumps(result, indent=1),
+    }

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 JOB = "/job"
+DATA = "/data"
+NOBODY = 65534
+HOST_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}  # all that bwrap itself gets
 OPT_OUT_ENV = "GRADING_NO_SANDBOX"
 COURSE_PARTS = ("helpers", "notebooks")
 GRADING = Path(__file__).resolve().parent  # this package, wherever it is installed
@@ -41,18 +44,22 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-process limits inside the sandbox."""
+    """Limits of one submission's sandbox. With a memory cgroup (root on cgroup v1, or a delegated
+    cgroup v2), ``memory_bytes`` bounds all its processes and its tmpfs together; without one it is
+    a per-process limit on the data segment and the tmpfs sizes bound the files."""
 
-    memory_bytes: int = 4 * 2**30  # data segment: where tensors and Python objects live
-    cpu_seconds: int = 900
-    processes: int = 4096  # threads count too; not enforced by Linux for root
+    memory_bytes: int = 4 * 2**30
+    cpu_seconds: int = 900  # per process
+    processes: int = 512  # threads count too (cgroup pids.max, else RLIMIT_NPROC for a non-root grader)
     file_bytes: int = 256 * 2**20
     open_files: int = 1024
+    tmp_bytes: int = 512 * 2**20  # the private /tmp
+    cache_bytes: int = 512 * 2**20  # new checkpoints the submission's own cells train
 
-    def prlimit(self) -> list[str]:
-        return ["prlimit", f"--data={self.memory_bytes}", f"--cpu={self.cpu_seconds}",
-                f"--nproc={self.processes}", f"--fsize={self.file_bytes}", f"--nofile={self.open_files}",
-                "--"]
+    def prlimit(self, cgroup: bool) -> list[str]:
+        data = [] if cgroup else [f"--data={self.memory_bytes}"]
+        return ["prlimit", *data, f"--cpu={self.cpu_seconds}", f"--nproc={self.processes}",
+                f"--fsize={self.file_bytes}", f"--nofile={self.open_files}", "--"]
 
 
 def opted_out() -> bool:
@@ -69,48 +76,67 @@ def _python_paths() -> list[Path]:
     return paths
 
 
-def read_only_paths(course_root: Path, data_dir: Path) -> list[Path]:
-    """What the sandbox sees, read-only: system, Python, the course's public parts, the data."""
-    wanted = [Path(p) for p in SYSTEM] + _python_paths() + [course_root / p for p in COURSE_PARTS] + [GRADING]
-    wanted.append(data_dir)
+def read_only_paths() -> list[Path]:
+    """What the sandbox sees, read-only: system, Python, the course's helpers and this package."""
+    wanted = [Path(p) for p in SYSTEM] + _python_paths() + [GRADING]
     unique = sorted({p for p in wanted if p.exists()}, key=lambda p: len(p.parts))
     return [p for i, p in enumerate(unique) if not any(p.is_relative_to(q) for q in unique[:i])]
 
 
-def bwrap_command(argv: list[str], job_dir: Path, course_root: Path, data_dir: Path, env: dict[str, str],
-                  limits: Limits = Limits()) -> list[str]:
-    """``argv`` wrapped in bubblewrap and prlimit, with ``job_dir``'s parts mounted at ``/job``."""
-    root = course_root.resolve()
-    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--clearenv",
-           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"]
-    # Outer mounts first: an empty course root, then what it shows (helpers/, notebooks/, ...).
-    mounts = [(Path("/tmp"), ["--tmpfs", "/tmp"]), (root, ["--tmpfs", str(root)])]
-    mounts += [(p, ["--ro-bind", str(p), str(p)]) for p in read_only_paths(root, data_dir)]
-    for _, mount in sorted(mounts, key=lambda m: len(m[0].parts)):
-        cmd += mount
+def unprivileged() -> bool:
+    """Whether the sandbox drops to ``nobody`` (the grader runs as root)."""
+    return os.geteuid() == 0
+
+
+def bwrap_command(argv: list[str], data_dir: Path, checkpoints: list[Path], env: dict[str, str],
+                  limits: Limits = Limits(), cgroup: bool = False) -> list[str]:
+    """``argv`` in bubblewrap: no network, its own PID namespace, a cleared environment, the system
+    read-only, a private ``/tmp``, the data at ``/data`` and the warm checkpoints in ``/job/cache``
+    (read-only files in a small writable tmpfs). As root, the command inside runs as ``nobody``
+    with no capabilities."""
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+           "--unshare-uts", "--unshare-cgroup-try", "--clearenv", "--proc", "/proc", "--dev", "/dev",
+           "--tmpfs", "/dev/shm"]
+    if not unprivileged():
+        cmd.insert(1, "--unshare-user")
+    bound = read_only_paths()
+    for path in bound:
+        cmd += ["--ro-bind", str(path), str(path)]
     for secret in SECRETS:
         if Path(secret).exists():
             cmd += ["--ro-bind", "/dev/null", secret] if Path(secret).is_file() else ["--tmpfs", secret]
-    job = job_dir.resolve()
-    cmd += ["--ro-bind", str(job / "in"), f"{JOB}/in", "--ro-bind", str(job / "template.ipynb"),
-            f"{JOB}/template.ipynb", "--bind", str(job / "cache"), f"{JOB}/cache", "--chdir", "/tmp",
-            "--remount-ro", str(root), "--remount-ro", "/"]
+    cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(limits.cache_bytes), "--tmpfs", f"{JOB}/cache"]
+    if data_dir.is_dir():
+        cmd += ["--ro-bind", str(data_dir), DATA]
+    for checkpoint in checkpoints:
+        cmd += ["--ro-bind", str(checkpoint), f"{JOB}/cache/{checkpoint.name}"]
+    created = sorted({a for p in bound for a in p.parents if a != Path("/") and not any(
+        a == b or a.is_relative_to(b) for b in bound)}, key=lambda p: len(p.parts))
+    for folder in created:  # folders bwrap made for the mounts: traversable by nobody
+        cmd += ["--chmod", "0755", str(folder)]
+    cmd += ["--chdir", "/tmp", "--remount-ro", "/"]
     for key, value in sorted(env.items()):
         cmd += ["--setenv", key, value]
-    return cmd + ["--", *limits.prlimit(), *argv]
+    cmd += ["--"]
+    if unprivileged():  # bwrap may switch to nobody, then nothing inside keeps a capability
+        cmd[-1:] = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--"]
+        cmd += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--"]
+    return cmd + [*limits.prlimit(cgroup), *argv]
 
 
-def sandbox_env(course_root: Path, data_dir: Path, threads: int) -> dict[str, str]:
+def sandbox_env(threads: int) -> dict[str, str]:
     """The whole environment inside the sandbox (nothing else is inherited)."""
     return {"PATH": f"{PYTHON.parent}:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
             "PYTHONPATH": str(GRADING.parent), "PRUNING_OFFLINE": "1",
-            "PRUNING_CACHE_DIR": f"{JOB}/cache", "PRUNING_DATA_DIR": str(data_dir),
+            "PRUNING_CACHE_DIR": f"{JOB}/cache", "PRUNING_DATA_DIR": DATA, "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
             "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "OMP_NUM_THREADS": str(threads),
             "MKL_NUM_THREADS": str(threads), "PYTHONHASHSEED": "0", "LANG": "C.UTF-8"}
 
 
-def check_available(course_root: Path, data_dir: Path, scratch: Path) -> None:
+def check_available(data_dir: Path) -> None:
     """Start one empty sandbox; raise :class:`SandboxUnavailable` saying why and what to do."""
     advice = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`, or `make sandbox` as "
               "root) on a kernel that allows user namespaces, or grade without a sandbox at your own "
@@ -118,11 +144,8 @@ def check_available(course_root: Path, data_dir: Path, scratch: Path) -> None:
     if shutil.which("bwrap") is None:
         raise SandboxUnavailable("the grading sandbox needs bubblewrap (`bwrap`), which is not installed. "
                                  + advice)
-    for part in ("in", "cache"):
-        (scratch / part).mkdir(parents=True, exist_ok=True)
-    (scratch / "template.ipynb").touch()
-    probe = bwrap_command(["true"], scratch, course_root, data_dir, sandbox_env(course_root, data_dir, 1))
-    done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    probe = bwrap_command(["true"], data_dir, [], sandbox_env(1))
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=60, env=HOST_ENV)
     if done.returncode != 0:
         why = done.stderr.strip() or f"exit status {done.returncode}"
         raise SandboxUnavailable(f"the grading sandbox cannot start here ({why}). {advice}")
