@@ -1,8 +1,8 @@
 """Grading throughput: 40 submissions of 01-l1-unstructured on 1 and on 2 workers, sandboxed.
 
 Prints submissions per minute for J = 1 and J = 2 and their ratio, and the time per submission
-(sandbox start-up included) against the notebook's own run time (nbclient, same warm checkpoint
-cache, no sandbox). The submissions are the solution and the realistic mistakes of
+(the trusted side and the sandbox included, from the coordinator's start to its end) against the
+notebook's own run time (nbclient, same warm checkpoint cache, no sandbox). The submissions are the solution and the realistic mistakes of
 tests/mistakes/01-l1-unstructured.py (the infinite loop left out: it only measures the time limit).
 The load average before and after says whether the machine was busy.
 
@@ -90,8 +90,8 @@ def main() -> None:
     print(f"speed-up J=2 / J=1: {times[1] / times[2]:.2f}x")
     per = times[1] / n
     print(f"notebook's own run time (nbclient, warm cache, no sandbox): {own:.1f} s")
-    print(f"per submission at J=1, sandbox start-up included: {per:.1f} s = {per / own:.2f}x the notebook's"
-          f" own run time (inside the sandbox, last run: {sum(inside) / len(inside):.1f} s on average)")
+    print(f"per submission at J=1, trusted side and sandbox included: {per:.1f} s = {per / own:.2f}x the "
+          f"notebook's own run time (one job's own time, last run: {sum(inside) / len(inside):.1f} s on average)")
     print(f"load average after: {os.getloadavg()}")
 
 

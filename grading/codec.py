@@ -294,7 +294,7 @@ class Encoder:
                 continue
             if not everything and name.startswith("_") and name not in PRIVATE_ATTRS:
                 continue
-            if everything or _is_data(value):
+            if everything or _is_data(value) or isinstance(value, torch.Tensor):  # e.g. a pruned `weight`
                 found.append([name, self.encode(value, depth + 1)])
         return found
 
@@ -373,7 +373,8 @@ class Decoder:
             state = self.attrs(desc["attrs"], depth)
             for name, value in state.items():
                 methods = isinstance(value, tuple) and all(isinstance(v, prune.BasePruningMethod) for v in value)
-                if not (_is_data(value) or (name == "_pruning_methods" and methods)) or hasattr(cls, name):
+                plain = _is_data(value) or isinstance(value, torch.Tensor)  # CustomFromMask keeps its mask
+                if not (plain or (name == "_pruning_methods" and methods)) or hasattr(cls, name):
                     raise DecodeError(f"a pruning method's attribute {name!r} must be plain data")
             vars(method).clear()
             vars(method).update(state)
@@ -498,8 +499,11 @@ class Decoder:
             made.requires_grad_(True)
         return made
 
-    def module(self, desc: dict, depth: int) -> nn.Module:
+    def module(self, desc: dict, depth: int, into: nn.Module | None = None) -> nn.Module:
         existing = self._existing(desc)
+        fresh = existing is None  # built here: its constructor's own children may be reused
+        if existing is None and into is not None and qualified(into) == desc["class"]:
+            existing = into  # a child the parent's own constructor made (e.g. a torchmetrics metric)
         if existing is not None:
             module = existing
         else:
@@ -516,7 +520,8 @@ class Decoder:
         d["_parameters"] = OrderedDict((n, self.decode(p, depth + 1)) for n, p in desc["params"])
         d["_buffers"] = OrderedDict((n, self.decode(b, depth + 1)) for n, b in desc["buffers"])
         d["_non_persistent_buffers_set"] = set(desc["nonpersistent"])
-        children = OrderedDict((n, self.decode(m, depth + 1)) for n, m in desc["children"])
+        before = d.get("_modules", {}) if fresh else {}  # only children the constructor just made
+        children = OrderedDict((n, self._child(m, before.get(n), depth)) for n, m in desc["children"])
         if not all(m is None or isinstance(m, nn.Module) for m in children.values()):
             raise DecodeError("a module's children must be modules")
         d["_modules"] = children
@@ -524,7 +529,8 @@ class Decoder:
             if not all(t is None or isinstance(t, torch.Tensor) for t in d[store].values()):
                 raise DecodeError("parameters and buffers must be tensors")
         for name, value in self.attrs(desc["attrs"], depth).items():
-            if not _is_data(value) or hasattr(type(module), name) or name in MODULE_SLOTS:
+            plain = _is_data(value) or isinstance(value, torch.Tensor)
+            if not plain or hasattr(type(module), name) or name in MODULE_SLOTS:
                 raise DecodeError(f"a module attribute {name!r} must be plain data and not shadow the class")
             d[name] = value
         for hooks in ("_forward_pre_hooks", "_forward_hooks", "_forward_pre_hooks_with_kwargs",
@@ -535,6 +541,11 @@ class Decoder:
         for hook in desc["hooks"]:
             module.register_forward_hook(self.hook(hook, depth))
         return module
+
+    def _child(self, desc, current, depth: int):
+        if isinstance(desc, dict) and desc.get("@") == "module" and "yours" not in desc:
+            return self.module(desc, depth + 1, into=current)
+        return self.decode(desc, depth + 1)
 
     def hook(self, desc, depth: int):
         hook = self.decode(desc, depth + 1)

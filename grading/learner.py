@@ -145,7 +145,7 @@ class Server:
             answer.update(
                 type=type(result).__name__,
                 message=_message(result),
-                where=traceback.format_exception_only(type(result), result)[-1][-MAX_TEXT:],
+                trace="".join(traceback.format_exception(result))[-MAX_TEXT:],
             )
             result = None
         try:

@@ -41,6 +41,7 @@ class Sandbox:
     quiet: bool = False  # during hidden tests: the learner's printed output is dropped
     deadline: float = 0.0  # time.monotonic() by which the current cell must end
     printed: list[str] = field(default_factory=list)
+    traces: list[str] = field(default_factory=list)  # tracebacks of the learner's exceptions
 
     @property
     def alive(self) -> bool:
@@ -119,11 +120,16 @@ class Sandbox:
         result = None
         if isinstance(answer.get("data"), dict):
             decoder = codec.Decoder(
-                storages=answer["data"].get("storages", {}), objects=encoder.objects, remote=self._remote
+                storages=answer["data"].get("storages", {}),
+                objects=encoder.objects,
+                remote=self._remote,
+                local=self._local,
             )
             result, _, _ = decoder.decode(answer["data"]["body"])
         if answer.get("op") == "raise":
             name, message = str(answer.get("type")), str(answer.get("message"))
+            if isinstance(answer.get("trace"), str):  # for the instructor's log, never the feedback
+                self.traces.append(answer["trace"])
             cls = EXCEPTIONS.get(name)
             if cls is None or name in ("SystemExit", "KeyboardInterrupt"):
                 raise LearnerError(f"{name}: {message}")
@@ -149,6 +155,10 @@ class Sandbox:
         except Exception:  # noqa: BLE001
             return {"@": "opaque", "type": codec.qualified(value)}
 
+    def _local(self, desc: dict):
+        """A trusted callable the learner's side was given, coming back (e.g. a ModelPruning amount)."""
+        return self.handles.get(desc.get("h"), codec.Opaque("expired function"))
+
     def _remote(self, desc: dict) -> RemoteFunction:
         return RemoteFunction(self, ("handle", desc.get("h")), str(desc.get("name", "function")))
 
@@ -157,7 +167,10 @@ class Sandbox:
         try:
             function = self.handles[request["h"]]
             decoder = codec.Decoder(
-                storages=request["data"].get("storages", {}), objects=encoder.objects, remote=self._remote
+                storages=request["data"].get("storages", {}),
+                objects=encoder.objects,
+                remote=self._remote,
+                local=self._local,
             )
             args, kwargs = decoder.decode(request["data"]["body"])
             result = function(*args, **kwargs)

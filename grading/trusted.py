@@ -244,7 +244,7 @@ class Grader:
     ) -> tuple[bool, str | None]:
         self.revive_quietly()
         self.sandbox.deadline = time.monotonic() + self.timeout
-        self.sandbox.quiet, self.sandbox.printed = quiet, []
+        self.sandbox.quiet, self.sandbox.printed, self.sandbox.traces = quiet, [], []
         stdout = io.StringIO()
         error = None
         try:
@@ -256,6 +256,9 @@ class Grader:
             error = ("KernelDied", f"the kernel died while running this check; grading went on ({err})")
         except Exception as err:  # noqa: BLE001 -- a failing check
             error = (type(err).__name__, _text(err))
+            self.log.append(f"{filename} failed (for the instructor's log only):\n" + "".join(
+                traceback.format_exception(type(err), err, err.__traceback__)[-6:])
+                + "".join(f"in the sandbox:\n{t}" for t in self.sandbox.traces[-1:]))
             if not quiet:
                 error = (error[0], error[1], _where(err, filename, code))
         if not quiet:
