@@ -2,7 +2,8 @@
 
 Prints submissions per minute for J = 1 and J = 2 and their ratio, and the time per submission
 (the trusted side and the sandbox included, from the coordinator's start to its end) against the
-notebook's own run time (nbclient, same warm checkpoint cache, no sandbox). The submissions are the solution and the realistic mistakes of
+notebook's own run time (nbclient, same warm checkpoint cache, no sandbox). The submissions are the
+solution and the realistic mistakes of
 tests/mistakes/01-l1-unstructured.py (the infinite loop left out: it only measures the time limit).
 The load average before and after says whether the machine was busy.
 
@@ -91,7 +92,8 @@ def main() -> None:
     per = times[1] / n
     print(f"notebook's own run time (nbclient, warm cache, no sandbox): {own:.1f} s")
     print(f"per submission at J=1, trusted side and sandbox included: {per:.1f} s = {per / own:.2f}x the "
-          f"notebook's own run time (one job's own time, last run: {sum(inside) / len(inside):.1f} s on average)")
+          f"notebook's own run time (one job's own time, last run: {sum(inside) / len(inside):.1f} s "
+          "on average)")
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -372,7 +372,8 @@ class Decoder:
             self._built(desc, method)
             state = self.attrs(desc["attrs"], depth)
             for name, value in state.items():
-                methods = isinstance(value, tuple) and all(isinstance(v, prune.BasePruningMethod) for v in value)
+                methods = isinstance(value, tuple) and all(
+                    isinstance(v, prune.BasePruningMethod) for v in value)
                 plain = _is_data(value) or isinstance(value, torch.Tensor)  # CustomFromMask keeps its mask
                 if not (plain or (name == "_pruning_methods" and methods)) or hasattr(cls, name):
                     raise DecodeError(f"a pruning method's attribute {name!r} must be plain data")

@@ -1,14 +1,13 @@
-"""The sandbox each submission is graded in: bubblewrap (namespaces) plus prlimit (resource limits).
+"""The sandbox the learner's side of each submission runs in: bubblewrap (namespaces), setpriv
+(``nobody`` when the grader is root), prlimit, and a memory cgroup where the machine allows one.
 
-Inside: no network (a new network namespace with only loopback, which the kernel's ZeroMQ needs),
-its own PID namespace (everything dies with it), the system and Python read-only, from the course
-only ``helpers/`` and ``notebooks/`` and this package, read-only (``solutions/``, the gradebook, git
-history and every student's folder are simply not there). The submission and its template are
-read-only at ``/job/in`` and ``/job/template.ipynb``; the only writable places are the job's own
-copy of the checkpoint cache (``/job/cache``) and a private ``/tmp``. Results leave through a pipe
-(see ``grading.run_one``), never through a file the learner's code could reach. Limits per
-process: memory (data segment), CPU time, open files, size of any file written, and (for a grader
-that is not root) the number of processes.
+Inside: no network (a new network namespace with only loopback), its own PID namespace (it sees
+only its own processes; everything dies with it), a cleared environment, the system and Python
+read-only, the course's installed ``helpers`` and this package read-only, the data at ``/data``,
+a private size-limited ``/tmp``, and ``/job/cache``: a size-limited tmpfs in which each warm
+checkpoint is mounted read-only. The course root, ``solutions/``, the gradebook, the job folders,
+the submission file and the template (with its hidden tests) are simply not there: the trusted
+side sends the learner's cells over a socket and keeps the tests.
 
 bubblewrap is Debian's ``bubblewrap`` package (``make sandbox`` installs it when run as root). When
 it cannot start, grading refuses with :class:`SandboxUnavailable` unless the instructor opts out
@@ -30,7 +29,6 @@ DATA = "/data"
 NOBODY = 65534
 HOST_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}  # all that bwrap itself gets
 OPT_OUT_ENV = "GRADING_NO_SANDBOX"
-COURSE_PARTS = ("helpers", "notebooks")
 GRADING = Path(__file__).resolve().parent  # this package, wherever it is installed
 # The environment's interpreter by a path that exists inside (the venv itself may be a symlink).
 PYTHON = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
