@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -102,6 +103,8 @@ def scored_notebook(
             nb.cells[index] = cell = copy.deepcopy(locked[gid])
         if gid:
             seen.add(gid)
+        if cell.cell_type == "markdown" and gid not in locked:  # the learner's text: shown, never run as HTML
+            cell.source = re.sub(r"<(?=[/!?A-Za-z])", "&lt;", "".join(cell.source))
         if gid in tests:
             cell.source = visible_source(tests[gid].source)
             result = grader.results.get(gid, {})

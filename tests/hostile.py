@@ -5,8 +5,8 @@ Each entry replaces answer cells (by grade_id) of the solution; the rest is answ
 ex1 (2 points), ex2 (3), ex3 (3). ``flagged`` lists the exercises that screening must flag for
 manual grading (flags never change a score). ``extra_cells`` are cells the submission adds, after
 the cell with the given grade_id. ``absent`` are strings that must appear in no output the
-learner gets back (scored notebook and feedback), ``present`` strings that must appear in the
-scored notebook.
+learner gets back (scored notebook and feedback), ``absent_html`` strings that must not appear
+in the feedback page, ``present`` strings that must appear in the scored notebook.
 """
 
 ASSIGNMENT = "01-l1-unstructured"
@@ -361,7 +361,7 @@ print("hog exit codes:", [hog.wait() for hog in hogs])
         name="script-in-output",
         expected=FULL,
         flagged=[],
-        absent=["<script>alert"],
+        absent_html=["<script>alert"],
         answers={
             "ex1-sparsity": (
                 SPARSITY + "from IPython.display import HTML, display\n"

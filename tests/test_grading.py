@@ -152,6 +152,9 @@ def test_hostile_submission_gets_exactly_its_expected_scores(graded, case):
     returned = learner_files(course, case["name"])
     for text in case.get("absent", []):
         assert text not in returned, f"{case['name']}: {text!r} reached the learner"
+    page = (course / "feedback" / case["name"] / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    for text in case.get("absent_html", []):
+        assert text not in page, f"{case['name']}: {text!r} is in the feedback page"
     scored = (course / "autograded" / case["name"] / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
     for text in case.get("present", []):
         assert text in scored, f"{case['name']}: {text!r} missing from the scored notebook"
