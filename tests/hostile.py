@@ -209,8 +209,8 @@ print("proc scan done")
 """
         },
     ),
-    # Shadows builtins and the import machinery in the notebook's namespace, and changes them for
-    # the whole interpreter: the tests do not run there.
+    # Shadows builtins (ones its own right answers do not use) and the import machinery in the
+    # notebook's namespace: the tests do not run there.
     dict(
         name="shadows-builtins",
         expected={**FULL, "ex1": 0.0},
@@ -218,7 +218,7 @@ print("proc scan done")
         answers={
             "ex1-sparsity": WRONG_SPARSITY
             + (
-                "isinstance = lambda *args, **kwargs: True\n"
+                "len = abs = lambda *args, **kwargs: 0\n"
                 "AssertionError = ZeroDivisionError\n"
                 "__import__ = lambda *args, **kwargs: None\n"
             )
@@ -285,7 +285,7 @@ for top in ("/job", "/tmp", "/data", "/"):
             continue
         for name in files:
             try:
-                if "BEGIN HIDDEN TESTS" in open(os.path.join(folder, name), errors="ignore").read(200_000):
+                if "BEGIN HIDDEN " + "TESTS" in open(os.path.join(folder, name), errors="ignore").read(200_000):
                     found.append(os.path.join(folder, name))
             except OSError:
                 pass
