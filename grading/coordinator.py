@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -196,9 +197,34 @@ def save_results(job: Path, notebook: str, results: dict[str, str]) -> None:
 
 
 def run_local(course: Course, jobs: list[Path]) -> dict[Path, int]:
-    """Run every job on ``course.jobs`` workers, each job a separate process: exit code per job."""
-    def one(job: Path) -> int:
-        return subprocess.run(job_command(job), cwd=course.root).returncode
+    """Run every job on ``course.jobs`` warm workers (``grading.worker``: one forked child per job,
+    each a fresh trusted side): exit code per job. A worker that fails falls back to ``run-job``."""
+    todo: queue.Queue[Path] = queue.Queue()
+    for job in jobs:
+        todo.put(job)
+    codes: dict[Path, int] = {}
+
+    def worker() -> None:
+        process = subprocess.Popen([sys.executable, "-m", "grading.worker"], cwd=course.root, text=True,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            while True:
+                try:
+                    job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                answer = ""
+                if process.poll() is None:
+                    process.stdin.write(f"{job}\n")
+                    process.stdin.flush()
+                    answer = process.stdout.readline().strip()
+                codes[job] = int(answer) if answer.lstrip("-").isdigit() else \
+                    subprocess.run(job_command(job), cwd=course.root).returncode
+        finally:
+            process.stdin.close()
+            process.wait()
 
     with ThreadPoolExecutor(max_workers=course.jobs) as pool:
-        return dict(zip(jobs, pool.map(one, jobs), strict=True))
+        for future in [pool.submit(worker) for _ in range(min(course.jobs, len(jobs)))]:
+            future.result()
+    return {job: codes[job] for job in jobs}
