@@ -14,6 +14,11 @@ HIDDEN = re.compile(
 )
 
 
+def exercise_of(grade_id: str) -> str:
+    """``ex2-prune-layer-tests`` -> ``ex2``: the exercise a cell belongs to (the course's convention)."""
+    return grade_id.split("-", 1)[0]
+
+
 def python_source(source: str) -> str:
     """A cell's code as plain Python (``%pip``, ``!ls`` become calls)."""
     return TransformerManager().transform_cell(source)

@@ -26,7 +26,6 @@ import functools
 import importlib
 import io
 import math
-import types
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -632,9 +631,3 @@ def _check_bounds(nbytes: int, dtype: torch.dtype, size, stride, offset: int) ->
     last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     if (last + 1) * item > nbytes:
         raise DecodeError("a tensor reaches past the end of its storage")
-
-
-def is_plain_function(value) -> bool:
-    return isinstance(
-        value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
-    ) or callable(value)

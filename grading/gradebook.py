@@ -17,11 +17,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ComputeChecksums, SaveCells
 from nbgrader.utils import parse_utc
 
+from .cells import exercise_of
+
 COURSE_ID = "pruning-workbook"
-
-
-def exercise_of(grade_id: str) -> str:
-    return grade_id.split("-", 1)[0]
 
 
 def db_url(root: Path) -> str:

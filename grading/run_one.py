@@ -29,9 +29,8 @@ from .trusted import Grader
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 
 
-def learner_starter(job: Path, settings: dict, log, group: cgroups.Cgroup | None):
+def learner_starter(job: Path, settings: dict, log, group: cgroups.Cgroup | None, limits: Limits):
     """A function that starts a fresh learner process and returns it with its socket."""
-    limits = Limits()
     checkpoints = sorted(Path(settings["cache"]).glob("*.pt")) if settings.get("cache") else []
     threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))
 
@@ -101,7 +100,7 @@ def grade(job: Path) -> dict[str, str]:
         else None
     )
     with open(job / "log.txt", "a") as log:
-        sandbox = Sandbox(learner_starter(job, settings, log, group))
+        sandbox = Sandbox(learner_starter(job, settings, log, group, limits))
         grader = Grader(
             template,
             submission,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
-import linecache
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 import nbformat
 from nbgrader import utils
 
-from .cells import defined_names, needed_cells, python_source, split_test
+from .cells import defined_names, exercise_of, needed_cells, python_source, split_test
 from .remote import LearnerDied, LearnerError, LearnerTimedOut, RemoteFunction, Sandbox
 from .screen import screen
 
@@ -39,9 +38,6 @@ def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def exercise_of(gid: str) -> str:
-    """``ex2-prune-layer-tests`` -> ``ex2``: the exercise a cell belongs to (the course's convention)."""
-    return gid.split("-", 1)[0]
 
 
 @dataclass
@@ -311,7 +307,6 @@ def _where(err: BaseException, filename: str, code: str) -> str:
         return ""
     line = frames[-1].lineno
     text = code.splitlines()[line - 1].strip() if 0 < line <= len(code.splitlines()) else ""
-    linecache.checkcache(filename)
     return f"line {line}: {text}"
 
 
