@@ -23,5 +23,27 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "
 c.Execute.timeout = 120
 c.Execute.startup_timeout = 120
 
+# One grader behind every way of autograding (`make autograde`, `nbgrader autograde`, formgrader's
+# Autograde button): nbgrader's own pipeline, with the course's sandboxed grader (grading/pipeline.py)
+# where nbgrader would execute the submission in a kernel. nbgrader still reads timestamp.txt,
+# applies the late penalty below, keeps manual grades across regrades and writes the gradebook.
+c.Autograde.sanitize_preprocessors = []  # the grader reads the submitted file itself, as data
+c.Autograde.autograde_preprocessors = [
+    "grading.pipeline.SandboxedGrading",
+    "nbgrader.preprocessors.LimitOutput",
+    "grading.pipeline.SaveTrustedGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Late work: submitted/<student>/<assignment>/timestamp.txt (written by `nbgrader submit`, kept by
+# `nbgrader collect`) against the assignment's due date (`nbgrader db assignment add NAME
+# --duedate=...`). "none": no penalty; "zero": a late notebook scores 0. For a penalty that grows
+# with lateness use grading.late.PerDay (see README, "Late work").
+c.LateSubmissionPlugin.penalty_method = "none"
+
+# Feedback pages: nothing a learner wrote runs as HTML or script in them.
+c.HTMLExporter.sanitize_html = True
+
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -1,11 +1,13 @@
 """``python -m grading``: grade a course's submissions, here or on a batch engine.
 
-    python -m grading autograde [ASSIGNMENT ...] [--jobs J] [--timeout S] [--no-sandbox]
-    python -m grading prepare   [ASSIGNMENT ...]   # job folders + .grading/jobs.txt (batch engines)
+    python -m grading autograde [ASSIGNMENT ...] [--student S ...] [--jobs J] [--timeout S] [--no-sandbox]
+    python -m grading prepare   [ASSIGNMENT ...] [--student S ...]  # job folders + .grading/jobs.txt
     python -m grading run-job   JOB_FOLDER         # grade one job (a batch task runs exactly this)
-    python -m grading collect                      # write finished jobs into the gradebook
+    python -m grading collect                      # record finished jobs, make feedback, summary
 
-``autograde`` is ``prepare``, then ``run-job`` for every job on J workers, then ``collect``.
+``autograde`` is ``prepare``, then ``run-job`` for every job on J workers, then ``collect``, which
+records each result through nbgrader's own ``autograde`` (late penalties, manual grades kept) and
+makes the feedback from the gradebook with nbgrader's ``generate_feedback``.
 Run from the course root (the folder with ``solutions/`` and ``nbgrader_config.py``).
 """
 
@@ -20,28 +22,35 @@ from pathlib import Path
 from traitlets.config.loader import PyFileConfigLoader
 
 from .coordinator import WORK, Course, prepare, run_job, run_local
-from .gradebook import ensure_assignment, publish, record
+from .gradebook import ensure_assignment, nbgrader_api, record, summary
 from .sandbox import OPT_OUT_ENV, SandboxUnavailable, check_available, opted_out
 
 
 def collect(course: Course, jobs: list[Path]) -> list[str]:
-    """Write every finished job into the gradebook, one after another; return the failed jobs."""
-    failed, by_student = [], {}
+    """Record every finished job through nbgrader's own autograde (one writer, one at a time), make
+    its feedback from the gradebook, print the summary table; return the submissions not graded."""
+    results: dict[tuple[str, str], list[tuple[Path, dict | None]]] = {}
     for job in jobs:
-        if not (job / "out" / "scores.json").exists():
-            failed.append(f"{job.relative_to(course.work / 'jobs')}: no result, see {job / 'log.txt'}")
-            continue
         settings = json.loads((job / "job.json").read_text())
-        key = (settings["student"], settings["assignment"])
-        by_student.setdefault(key, {})[settings["notebook"]] = publish(course.root, job)
-    for (student, assignment), results in sorted(by_student.items()):
+        path = job / "out" / "scores.json"
+        result = json.loads(path.read_text()) if path.exists() else None
+        results.setdefault((settings["student"], settings["assignment"]), []).append((job, result))
+    failed: dict[tuple[str, str], str] = {}
+    flags: dict[tuple[str, str], list[str]] = {}
+    api = nbgrader_api(course.root)
+    for done, ((student, assignment), items) in enumerate(sorted(results.items()), 1):
+        missing = [job for job, result in items if result is None]
+        if missing:
+            failed[student, assignment] = f"no result, see {missing[0] / 'log.txt'}"
+            continue
         ensure_assignment(course.root, assignment, course.work / "templates" / assignment)
-        record(course.root, student, assignment, results)
-        for name, result in sorted(results.items()):
-            notes = [f"\n  {gid}: {c['message']}" for gid, c in result["cells"].items() if c["message"]]
-            total = f"{result['score']:g} / {result['max_score']:g}"
-            print(f"{student}/{assignment}/{name}: {total}" + "".join(notes))
-    return failed
+        error = record(api, student, assignment)
+        if error:
+            failed[student, assignment] = error
+        flags[student, assignment] = sorted({e for _, result in items for e in result["flags"]})
+        print(f"recorded {done}/{len(results)}: {student}/{assignment}", flush=True)
+    print(summary(course.root, sorted(results), failed, flags))
+    return [f"{student}/{assignment}: {why}" for (student, assignment), why in sorted(failed.items())]
 
 
 def cell_timeout(root: Path) -> int:
@@ -67,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     for name in ("autograde", "prepare"):
         one = sub.add_parser(name)
         one.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
+        one.add_argument("--student", "-s", action="append", default=[],
+                         help="only this student's submissions (repeat for more); default: everyone's")
         one.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers")
         one.add_argument("--timeout", type=int, default=None,
                          help="seconds per cell (default: Execute.timeout in nbgrader_config.py, else 120)")
@@ -100,10 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                 check_available(course.data_dir)
             except SandboxUnavailable as err:
                 raise SystemExit(f"refusing to grade: {err}") from err
-        jobs = prepare(course, args.assignments)
+        jobs = prepare(course, args.assignments, args.student)
         if not jobs:
-            raise SystemExit("nothing to grade: put submissions in "
-                             "submitted/<student>/<assignment>/<assignment>.ipynb")
+            who = f" of {', '.join(args.student)}" if args.student else ""
+            raise SystemExit(f"nothing to grade{who}: put submissions in "
+                             "submitted/<student>/<assignment>/<assignment>.ipynb (nbgrader collect does)")
         print(f"{len(jobs)} submitted notebook(s); job list in {course.root / WORK / 'jobs.txt'}")
         if args.command == "prepare":
             return 0

@@ -1,23 +1,19 @@
-"""Write finished jobs into nbgrader's gradebook: one process, one writer, through nbgrader's API.
-
-Each result also lands where nbgrader puts its own: the scored notebook in
-``autograded/<student>/<assignment>/`` and the feedback page in ``feedback/<student>/<assignment>/``,
-so ``make feedback`` and nbgrader's formgrader keep working.
+"""Record finished jobs in nbgrader's gradebook, one after another from one process, by nbgrader's
+own ``autograde`` (its pipeline takes each finished job, :mod:`grading.pipeline`), then make each
+learner's feedback from the gradebook with nbgrader's ``generate_feedback``; and the summary table.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import warnings
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ComputeChecksums, SaveCells
-from nbgrader.utils import parse_utc
-
-from .cells import exercise_of
+from traitlets.config.loader import PyFileConfigLoader
 
 COURSE_ID = "pruning-workbook"
 
@@ -43,41 +39,44 @@ def ensure_assignment(root: Path, assignment: str, templates: Path) -> None:
         SaveCells().preprocess(nb, resources)
 
 
-def record(root: Path, student: str, assignment: str, results: dict[str, dict]) -> None:
-    """Save the auto-scores of one student's assignment (``{notebook: scores.json}``).
+def nbgrader_api(root: Path) -> NbGraderAPI:
+    """nbgrader's own API (what formgrader calls) on the course's ``nbgrader_config.py``."""
+    config = PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    return NbGraderAPI(CourseDirectory(config=config), config=config)
 
-    A manual score a grader already gave is kept and flagged for review, as nbgrader does. An
-    exercise that screening flagged (``flags``) needs manual grading, and its answer cell carries
-    the reasons as the automatic comment, which formgrader shows next to it.
-    """
-    timestamp_file = root / "submitted" / student / assignment / "timestamp.txt"
-    timestamp = parse_utc(timestamp_file.read_text().strip()) if timestamp_file.exists() else None
-    with Gradebook(db_url(root), COURSE_ID) as gb, warnings.catch_warnings():
+
+def record(api: NbGraderAPI, student: str, assignment: str) -> str | None:
+    """nbgrader's ``autograde`` and ``generate_feedback`` for one submission; the error, if any."""
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Object of type .* not in session")  # nbgrader's own
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(assignment, student, timestamp=timestamp)
-        for notebook in submission.notebooks:
-            cells = results.get(notebook.name, {}).get("cells", {})
-            flags = results.get(notebook.name, {}).get("flags", {})
-            for grade in notebook.grades:
-                cell = cells.get(grade.name, {"score": 0.0})  # a notebook not submitted scores 0
-                grade.auto_score = cell["score"]
-                grade.needs_manual_grade = (grade.manual_score is not None or cell["score"] is None
-                                            or exercise_of(grade.name) in flags)
-            for comment in notebook.comments:
-                reasons = flags.get(exercise_of(comment.name))
-                comment.auto_comment = ("Screening flagged this answer for a human look (the score is "
-                                        "the tests' own): " + "; ".join(reasons)) if reasons else None
-        gb.db.commit()
+        done = api.autograde(assignment, student, force=True, create=True)
+    if not done["success"]:
+        return f"nbgrader autograde failed: {_last_lines(done)}"
+    done = api.generate_feedback(assignment, student, force=True)
+    return None if done["success"] else f"nbgrader generate_feedback failed: {_last_lines(done)}"
 
 
-def publish(root: Path, job: Path) -> dict:
-    """Copy a finished job's scored notebook and feedback next to nbgrader's; return its scores."""
-    settings = json.loads((job / "job.json").read_text())
-    result = json.loads((job / "out" / "scores.json").read_text())
-    name, student, assignment = settings["notebook"], settings["student"], settings["assignment"]
-    for folder, suffix in (("autograded", ".ipynb"), ("feedback", ".html")):
-        target = root / folder / student / assignment / f"{name}{suffix}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(job / "out" / f"{name}{suffix}", target)
-    return result
+def _last_lines(done: dict) -> str:
+    return " | ".join((done.get("error") or done.get("log") or "").strip().splitlines()[-3:])
+
+
+def summary(root: Path, rows: list[tuple[str, str]], failed: dict[tuple[str, str], str],
+            flags: dict[tuple[str, str], list[str]]) -> str:
+    """One line per submission: total after late penalty, the penalty, what waits for a grader."""
+    lines = [f"{'student':<16} {'assignment':<28} {'score':>11} {'late':>6}  to grade by hand"]
+    with Gradebook(db_url(root), COURSE_ID) as gb:
+        for student, assignment in rows:
+            if (student, assignment) in failed:
+                lines.append(f"{student:<16} {assignment:<28} NOT GRADED: {failed[student, assignment]}")
+                continue
+            sub = gb.find_submission(assignment, student)
+            manual = [g.name for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
+            late = f"-{sub.late_submission_penalty:g}" if sub.late_submission_penalty else ""
+            todo = ", ".join(manual) or "-"
+            screened = flags.get((student, assignment))
+            if screened:
+                todo += f" (screening flagged {', '.join(screened)})"
+            total = f"{sub.score:>5g} / {sub.max_score:<3g}"
+            lines.append(f"{student:<16} {assignment:<28} {total} {late:>6}  {todo}")
+    return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Notebooks for grading: the template made from the source, the scores (from the trusted side's
-test runs and the template's points only), the scored notebook and its feedback page.
+test runs and the template's points only) and the scored notebook (nbgrader's ``generate_feedback``
+makes the learner's page from it and the gradebook).
 
 The *template* is the source notebook with the solutions cleared by nbgrader (stubs, as released)
 and the hidden tests kept. It stays on the trusted side: the sandbox never sees it.
@@ -13,10 +14,8 @@ import re
 from pathlib import Path
 
 import nbformat
-from nbconvert.exporters import HTMLExporter
 from nbgrader import utils
-from nbgrader.preprocessors import ClearOutput, ClearSolutions, LimitOutput
-from traitlets.config import Config
+from nbgrader.preprocessors import ClearOutput, ClearSolutions, ComputeChecksums, LimitOutput
 
 from .cells import visible_source
 from .trusted import Grader, exercise_of, grade_id
@@ -26,10 +25,12 @@ WITHHELD = "(Output withheld: this cell ran after hidden checks, and its output 
 
 
 def make_template(source: Path) -> nbformat.NotebookNode:
-    """The source notebook with its solutions cleared (hidden tests kept), as nbgrader would."""
+    """The source notebook with its solutions cleared (hidden tests kept), as nbgrader would, with
+    the checksums by which nbgrader tells an unanswered written answer."""
     nb = nbformat.read(source, as_version=4)
     nb, _ = ClearSolutions(code_stub=STUB, enforce_metadata=True).preprocess(nb, {})
     nb, _ = ClearOutput().preprocess(nb, {})
+    nb, _ = ComputeChecksums().preprocess(nb, {})
     return nb
 
 
@@ -86,9 +87,10 @@ def scored_notebook(
     template: nbformat.NotebookNode, submission: nbformat.NotebookNode, grader: Grader
 ) -> nbformat.NotebookNode:
     """The submission as graded: locked cells restored, test cells shown without their hidden part
-    and with the trusted side's outputs, the learner's cells with their own (checked) outputs."""
+    and with the trusted side's outputs, the learner's cells with their own (checked) outputs. Every
+    graded cell carries the template's nbgrader metadata, whatever the submission's said."""
     tests = {grade_id(c): c for c in template.cells if utils.is_grade(c) and not utils.is_solution(c)}
-    known = {grade_id(c) for c in template.cells if grade_id(c)}
+    known = {grade_id(c): c.metadata.nbgrader for c in template.cells if grade_id(c)}
     locked = {grade_id(c): c for c in template.cells if utils.is_locked(c) and grade_id(c)}
     nb, _ = ClearOutput().preprocess(copy.deepcopy(submission), {})
     nb.metadata["kernelspec"] = copy.deepcopy(template.metadata.get("kernelspec", {}))
@@ -103,6 +105,7 @@ def scored_notebook(
             nb.cells[index] = cell = copy.deepcopy(locked[gid])
         if gid:
             seen.add(gid)
+            cell.metadata["nbgrader"] = copy.deepcopy(known[gid])
         if cell.cell_type == "markdown" and gid not in locked:  # the learner's text: shown, never run as HTML
             cell.source = re.sub(r"<(?=[/!?A-Za-z])", "&lt;", "".join(cell.source))
         if gid in tests:
@@ -132,41 +135,9 @@ def scored_notebook(
     return nb
 
 
-def feedback_html(nb: nbformat.NotebookNode, scores: dict[str, dict]) -> str:
-    """nbgrader's feedback page for the scored notebook (its template, our scores), sanitised:
-    nothing the learner wrote can run as HTML or script in the page."""
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        gid = grade_id(cell)
-        if gid in scores:
-            cell.metadata.nbgrader["score"] = scores[gid]["score"]
-            cell.metadata.nbgrader["points"] = scores[gid]["max_score"]
-        if gid and utils.is_solution(cell):
-            cell.metadata.nbgrader["comment"] = None
-    total = sum(s["score"] or 0 for s in scores.values())
-    templates = Path(utils.__file__).parent / "server_extensions" / "formgrader" / "templates"
-    config = Config()
-    config.HTMLExporter.template_name = "feedback"
-    config.HTMLExporter.sanitize_html = True
-    config.HTMLExporter.extra_template_basedirs = [str(templates)]
-    config.HTMLExporter.extra_template_paths = [
-        str(templates.parent / "static" / "node_modules" / "bootstrap" / "dist" / "css")
-    ]
-    resources = {
-        "nbgrader": {
-            "score": total,
-            "max_score": sum(s["max_score"] for s in scores.values()),
-            "late_penalty": 0,
-            "notebook": nb.metadata.get("name", ""),
-        }
-    }
-    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
-    return html
-
-
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, os.fspath(path))
 
 
-__all__ = ["feedback_html", "make_template", "score", "scored_notebook"]
+__all__ = ["make_template", "score", "scored_notebook"]

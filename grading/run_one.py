@@ -3,7 +3,8 @@
 This process is the trusted side (:mod:`grading.trusted`). It starts the learner's sandbox
 (:mod:`grading.learner` under bubblewrap, as ``nobody`` when the grader is root, in its own memory
 cgroup where the machine allows), talks to it over one socket, and writes ``out/scores.json``,
-``out/<notebook>.ipynb`` (scored) and ``out/<notebook>.html`` (feedback). Nothing the sandbox
+``out/<notebook>.ipynb`` (scored; nbgrader's pipeline records it and makes the feedback from the
+gradebook). Nothing the sandbox
 can reach is ever read back: only the socket's messages, decoded as data.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from . import cgroup as cgroups
-from .notebook import feedback_html, score, scored_notebook
+from .notebook import score, scored_notebook
 from .remote import Sandbox
 from .sandbox import HOST_ENV, PYTHON, Limits, bwrap_command, sandbox_env
 from .screen import references
@@ -83,7 +84,7 @@ def learner_starter(job: Path, settings: dict, log, group: cgroups.Cgroup | None
 
 
 def grade(job: Path) -> dict[str, str]:
-    """Grade the job's submission; return the three results (``{file name: text}``)."""
+    """Grade the job's submission; return the two results (``{file name: text}``)."""
     settings = json.loads((job / "job.json").read_text())
     name = settings["notebook"]
     start = time.perf_counter()
@@ -132,6 +133,5 @@ def grade(job: Path) -> dict[str, str]:
     }
     return {
         f"{name}.ipynb": nbformat.writes(nb),
-        f"{name}.html": feedback_html(nb, scores),
         "scores.json": json.dumps(result, indent=1),
     }
