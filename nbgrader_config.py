@@ -47,3 +47,11 @@ c.HTMLExporter.sanitize_html = True
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Submissions from an LMS (`nbgrader zip_collect ASSIGNMENT`): the class download goes in
+# downloaded/<assignment>/archive/ (zip files or notebooks), named as Canvas names them:
+# <name>_<user id>_<submission id>_<notebook>.ipynb, with LATE_ after the name for late work.
+# <name> becomes the student id. Other LMSs: change the pattern (it is matched against the path).
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[^/_]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+\.ipynb)$"
+)

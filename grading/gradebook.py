@@ -72,11 +72,12 @@ def summary(root: Path, rows: list[tuple[str, str]], failed: dict[tuple[str, str
                 continue
             sub = gb.find_submission(assignment, student)
             manual = [g.name for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
-            late = f"-{sub.late_submission_penalty:g}" if sub.late_submission_penalty else ""
+            penalty = sub.late_submission_penalty or 0
+            late = f"-{penalty:g}" if penalty else ""
             todo = ", ".join(manual) or "-"
             screened = flags.get((student, assignment))
             if screened:
                 todo += f" (screening flagged {', '.join(screened)})"
-            total = f"{sub.score:>5g} / {sub.max_score:<3g}"
+            total = f"{max(0.0, sub.score - penalty):>5g} / {sub.max_score:<3g}"
             lines.append(f"{student:<16} {assignment:<28} {total} {late:>6}  {todo}")
     return "\n".join(lines)
