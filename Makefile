@@ -6,7 +6,7 @@ PYTHON ?= python3
 export PATH := $(BIN):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 
-.PHONY: venv sandbox browser lab test lint release colab autograde feedback grades benchmark benchmark-grading clean-grading
+.PHONY: venv sandbox browser slurm lab formgrader test lint release colab autograde feedback release-feedback grades benchmark benchmark-grading clean-grading
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ venv: $(VENV)/.installed  ## create .venv with the pinned, known-good set
 
 lab: venv  ## main job: JupyterLab on the learner notebooks
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+
+formgrader: venv  ## instructors: JupyterLab at the course root, formgrader under Nbgrader > Formgrader
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -34,7 +37,14 @@ browser:  ## Chromium and its WebDriver for the browser test
 	  { apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; }; } || \
 	  { echo "the browser test needs Chromium: install it (apt-get install chromium chromium-driver) as root"; exit 1; }
 
-test: venv lint sandbox browser  ## ruff, then every test (helpers, solutions, releases, sandboxed grading, JupyterLab in Chromium, a Colab-like install)
+# The Slurm test starts a real single-node cluster from Debian's packages; installed here when run as root.
+slurm:  ## Slurm's daemons and client, and munge, for the cluster test
+	@{ command -v sbatch >/dev/null && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ]; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q slurmctld slurmd slurm-client munge || { apt-get update -q && apt-get install -y -q slurmctld slurmd slurm-client munge; }; }; } || \
+	  { echo "the Slurm test needs Slurm: install it (apt-get install slurmctld slurmd slurm-client munge) as root"; exit 1; }
+
+test: venv lint sandbox browser slurm  ## ruff, then every test (helpers, solutions, releases, sandboxed grading, JupyterLab in Chromium, a Colab-like install)
 	$(BIN)/python -m pytest
 
 release: venv  ## regenerate notebooks/ (learner versions) from solutions/
@@ -49,18 +59,23 @@ colab: venv  ## point every notebook's Colab install, and the README's Open-in-C
 # Run an nbgrader command for each assignment that has folders under $(1)/<student>/.
 define each_assignment
 	@found=; for a in $(ASSIGNMENTS); do \
-	  if ls -d $(1)/*/"$$a" >/dev/null 2>&1; then found=1; $(BIN)/nbgrader $(2) "$$a" --force || exit 1; \
+	  if ls -d $(1)/*/"$$a" >/dev/null 2>&1; then found=1; $(BIN)/nbgrader $(2) "$$a" $(4) || exit 1; \
 	  else echo "$(2): nothing in $(1)/<student>/$$a/, skipped"; fi; \
 	done; \
 	[ -n "$$found" ] || { echo "$(2): nothing to do: $(3)"; exit 1; }
 endef
 
-# JOBS=n: parallel workers (default: the machine's cores); GRADING_ARGS: e.g. --timeout 60, --no-sandbox.
-autograde: venv sandbox  ## grade every submission under submitted/<student>/<assignment>/ (sandboxed)
-	$(BIN)/python -m grading autograde $(if $(JOBS),--jobs $(JOBS)) $(GRADING_ARGS)
+# ASSIGNMENT=name, STUDENT=id: only those (regrade one); JOBS=n: parallel workers (default: the
+# machine's cores); GRADING_ARGS: e.g. --timeout 60, --no-sandbox.
+autograde: venv sandbox  ## grade every submission under submitted/<student>/<assignment>/ (sandboxed), make feedback
+	$(BIN)/python -m grading autograde $(ASSIGNMENT) $(if $(STUDENT),--student $(STUDENT)) \
+	  $(if $(JOBS),--jobs $(JOBS)) $(GRADING_ARGS)
 
-feedback: venv  ## HTML feedback under feedback/<student>/<assignment>/
-	$(call each_assignment,autograded,generate_feedback,run make autograde first)
+feedback: venv  ## HTML feedback from the gradebook (manual grades and comments included) under feedback/
+	$(call each_assignment,autograded,generate_feedback,run make autograde first,--force)
+
+release-feedback: feedback  ## feedback made afresh from the gradebook, then released to the exchange
+	$(call each_assignment,feedback,release_feedback,run make autograde first)
 
 grades: venv  ## export the gradebook to grades.csv
 	$(BIN)/nbgrader export --to grades.csv
