@@ -40,8 +40,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def jupyterlab(folder: Path, workdir: Path, timeout: float = 120) -> Iterator[str]:
-    """Run JupyterLab on ``folder``; yield its base URL with the token; always shut it down."""
+def jupyterlab(folder: Path, workdir: Path, timeout: float = 120, raw: bool = False) -> Iterator[str]:
+    """Run JupyterLab on ``folder``; yield a URL template for a file (``/lab/tree/{path}``, or any
+    ``{path}`` of the server with ``raw``) with the token; always shut it down."""
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "JUPYTER_RUNTIME_DIR": str(workdir / "runtime"),
@@ -56,7 +57,8 @@ def jupyterlab(folder: Path, workdir: Path, timeout: float = 120) -> Iterator[st
     if os.geteuid() == 0:
         command.append("--allow-root")
     log = (workdir / "jupyterlab.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                              cwd=folder)  # nbgrader's formgrader reads nbgrader_config.py from here
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -69,7 +71,7 @@ def jupyterlab(folder: Path, workdir: Path, timeout: float = 120) -> Iterator[st
                     log_tail = (workdir / "jupyterlab.log").read_text()[-2000:]
                     raise RuntimeError(f"JupyterLab did not start: {log_tail}") from None
                 time.sleep(0.5)
-        yield f"{url}/lab/tree/{{path}}?token={token}"
+        yield f"{url}/{{path}}?token={token}" if raw else f"{url}/lab/tree/{{path}}?token={token}"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
