@@ -125,3 +125,17 @@ def grades(course: Path, assignment: str, student: str) -> dict[str, tuple[float
 def exercise_of(grade_id: str) -> str:
     """``ex2-prune-layer-tests`` -> ``ex2``: the exercise a cell belongs to."""
     return grade_id.split("-", 1)[0]
+
+
+def submit_as(course: Path, assignment: str, student: str, answer: str = "solution") -> dict:
+    """Write ``student``'s submission made from the release: ``"solution"``, ``"blank"``, or the name
+    of a mistake in tests/mistakes/<assignment>.py. Returns the notebook."""
+    release = read(course / "notebooks" / assignment / f"{assignment}.ipynb")
+    solution = read(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    if answer in ("solution", "blank"):
+        nb = make_submission(release, solution, blank=answer == "blank")
+    else:
+        wrong = next(m for m in mistakes(assignment) if m["name"] == answer)
+        nb = make_submission(release, solution, {wrong["cell"]: mistake_source(solution, wrong)})
+    write_submission(course, student, assignment, nb)
+    return nb

@@ -19,7 +19,7 @@ from torch.nn.utils import prune
 from grading import codec
 from grading.__main__ import cell_timeout
 from grading.cells import defined_names, needed_cells, split_test, visible_source
-from grading.coordinator import job_command
+from grading.coordinator import finished, job_command
 from grading.notebook import make_template, score, scored_notebook
 from grading.sandbox import DATA, JOB, bwrap_command, read_only_paths, sandbox_env
 from grading.screen import references, screen
@@ -204,8 +204,10 @@ def test_scores_ignore_the_submissions_cells_and_metadata():
     submission.cells.append(bonus)
     grader = Grader(template, submission, sandbox=None, timeout=5)
     scores = score(template, grader)
-    assert sorted(scores) == ["ex1-sparsity-tests", "ex2-num-to-prune-tests", "ex3-prune-smallest-tests"]
-    assert sum(s["max_score"] for s in scores.values()) == 8
+    assert sorted(scores) == ["ex1-sparsity-tests", "ex2-num-to-prune-tests", "ex3-prune-smallest-tests",
+                              "reflection-prune-which-layers"]
+    assert sum(s["max_score"] for s in scores.values()) == 10
+    assert scores["reflection-prune-which-layers"]["score"] is None, "a written answer waits for a person"
     scored = scored_notebook(template, submission, grader)
     assert "ex9-bonus" not in nbformat.writes(scored)
 
@@ -366,3 +368,23 @@ def test_grading_cli_says_when_there_is_nothing_to_grade(tmp_path):
     done = grading_cli(tmp_path, "autograde", "--no-sandbox")
     assert done.returncode != 0
     assert "nothing to grade: put submissions in submitted/<student>/<assignment>/" in done.stderr
+
+
+def test_a_finished_job_is_reused_only_for_the_same_submission_and_template(tmp_path):
+    """nbgrader's pipeline takes a worker's result only when the submitted file and the template are
+    byte for byte the ones it graded; a resubmission or a changed test is graded again."""
+    job, submitted, template = tmp_path / "job", tmp_path / "sub" / "01.ipynb", tmp_path / "01.ipynb"
+    (job / "in").mkdir(parents=True)
+    (job / "out").mkdir()
+    submitted.parent.mkdir()
+    for path, text in ((submitted, "answer"), (job / "in" / "01.ipynb", "answer"), (template, "tests"),
+                       (job / "template.ipynb", "tests")):
+        path.write_text(text)
+    assert not finished(job, submitted, template), "no result yet"
+    (job / "out" / "scores.json").write_text("{}")
+    assert finished(job, submitted, template)
+    submitted.write_text("answer, resubmitted")
+    assert not finished(job, submitted, template)
+    submitted.write_text("answer")
+    template.write_text("tests, fixed")
+    assert not finished(job, submitted, template)

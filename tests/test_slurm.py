@@ -9,17 +9,7 @@ import sys
 
 import pytest
 import slurmcluster
-from nbgrading import (
-    BIN,
-    ROOT,
-    grades,
-    make_course,
-    make_submission,
-    mistake_source,
-    mistakes,
-    read,
-    write_submission,
-)
+from nbgrading import BIN, ROOT, grades, make_course, mistakes, submit_as
 
 pytestmark = pytest.mark.slow
 A = "01-l1-unstructured"
@@ -33,13 +23,8 @@ def courses(tmp_path_factory):
         pytest.skip(why)
     top = tmp_path_factory.mktemp("slurm")
     course = make_course(top / "course", [A])
-    release = read(course / "notebooks" / A / f"{A}.ipynb")
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    wrong = mistakes(A)[0]
-    write_submission(course, "right", A, make_submission(release, solution))
-    write_submission(course, "wrong", A,
-                     make_submission(release, solution, {wrong["cell"]: mistake_source(solution, wrong)}))
-    write_submission(course, "blank", A, make_submission(release, solution, blank=True))
+    for student, answer in zip(STUDENTS, ("solution", mistakes(A)[0]["name"], "blank"), strict=True):
+        submit_as(course, A, student, answer)
     shutil.copytree(ROOT / "deploy", course / "deploy")
     (course / ".venv").symlink_to(ROOT / ".venv")  # the course root's venv, as `make venv` makes it
     local = top / "local"

@@ -14,18 +14,7 @@ import sys
 import zipfile
 
 import pytest
-from nbgrading import (
-    BIN,
-    ROOT,
-    grades,
-    make_course,
-    make_submission,
-    mistake_source,
-    mistakes,
-    read,
-    run_nbgrader,
-    write_submission,
-)
+from nbgrading import BIN, ROOT, grades, make_course, run_nbgrader, submit_as
 
 pytestmark = pytest.mark.slow
 A = "01-l1-unstructured"
@@ -39,8 +28,8 @@ def grading(course, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def submit(course, student, nb, timestamp) -> None:
-    write_submission(course, student, A, nb)
+def submit(course, student, answer, timestamp) -> None:
+    submit_as(course, A, student, answer)
     (course / "submitted" / student / A / "timestamp.txt").write_text(timestamp)
 
 
@@ -65,13 +54,9 @@ def term(tmp_path_factory):
     """The course graded by ``python -m grading autograde``, and an untouched copy of it."""
     course = make_course(tmp_path_factory.mktemp("term") / "course", [A])
     run_nbgrader(["db", "assignment", "add", A, f"--duedate={DUE}"], course)
-    release = read(course / "notebooks" / A / f"{A}.ipynb")
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    wrong = next(m for m in mistakes(A) if m["name"] == "density-for-sparsity")
-    submit(course, "alice", make_submission(release, solution), ON_TIME)
-    answers = {wrong["cell"]: mistake_source(solution, wrong)}
-    submit(course, "bob", make_submission(release, solution, answers), ON_TIME)
-    submit(course, "carol", make_submission(release, solution), LATE)
+    submit(course, "alice", "solution", ON_TIME)
+    submit(course, "bob", "density-for-sparsity", ON_TIME)
+    submit(course, "carol", "solution", LATE)
     (course / "submitted" / "dave" / A).mkdir(parents=True)
     (course / "submitted" / "dave" / A / f"{A}.ipynb").write_text("{ this is not a notebook")
     fresh = course.parent / "fresh"
