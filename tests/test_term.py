@@ -105,12 +105,15 @@ def test_late_penalties(term, config, carol, alice):
     """nbgrader's LateSubmissionPlugin decides, from timestamp.txt and the due date, for every method
     the README offers; recording again (``collect``) reuses the graded jobs."""
     course = term[0]
+    results = sorted((course / ".grading" / "jobs").rglob("scores.json"))
+    before = [p.stat().st_mtime_ns for p in results]
     set_config(course, config)
     try:
         done = grading(course, "collect")
         assert "NOT GRADED: dave/" in done.stderr, done.stderr[-2000:]
         got = totals(course)
         assert got["carol"] == carol and got["alice"] == alice, got
+        assert [p.stat().st_mtime_ns for p in results] == before, "collect graded again instead of reusing"
     finally:
         set_config(course, "")
 
