@@ -2,7 +2,10 @@
 
 **Pruning.** A *strategy* is any callable ``strategy(model, amount) -> model`` that prunes
 ``model`` in place with ``torch.nn.utils.prune`` (:data:`Strategy`): :func:`l1_global` and
-:func:`l1_layerwise` here, more (structured ones) as the course grows. Sweeps and benchmarks
+:func:`l1_layerwise` here, and criteria other than magnitude (notebook 07): the random baseline
+(:func:`random_like_global`, :func:`random_unstructured_like`), first-order Taylor
+(:func:`taylor_global`, :func:`taylor_scores`), Wanda (:func:`wanda`, :func:`input_norms`,
+:func:`wanda_mask`) and fixed per-layer amounts (:func:`per_layer`). Sweeps and benchmarks
 take the strategy as an argument (``prune=``), so they work for any of them. Around the
 strategies: :func:`prune_copy` (prune a fresh copy, leave the model alone),
 :func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound),

@@ -6,7 +6,10 @@ For each amount it prunes a fresh copy of a trained model with a pruning strateg
 the copy with the Lightning Trainer (:func:`helpers.training.finetune`), and measures test and
 validation accuracy, sparsity, non-zero parameters, serialized size (dense and CSR) and CPU
 latency (:func:`measure`). Choose a model by its validation accuracy and report its test accuracy.
-:func:`iterative_sweep` follows a schedule of target sparsities instead.
+:func:`iterative_sweep` follows a schedule of target sparsities instead. For comparing criteria
+(notebook 07): per-image results (:func:`correct_predictions`), paired verdicts over seeds
+(:func:`paired_verdict`), the one-layer-at-a-time :func:`sensitivity_scan` and
+:func:`allocate_amounts`, which turns a scan into per-layer amounts for one budget.
 The notebooks and the benchmarks share these.
 """
 
