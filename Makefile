@@ -80,10 +80,11 @@ release-feedback: feedback  ## feedback made afresh from the gradebook, then rel
 grades: venv  ## export the gradebook to grades.csv
 	$(BIN)/nbgrader export --to grades.csv
 
-benchmark: venv  ## trade-off, notebook run times, schedules, savings (3 seeds each), 2:4 on a GPU (prints figures)
+benchmark: venv  ## trade-off, notebook run times, schedules, savings, criteria (3 seeds each), 2:4 on a GPU (prints figures)
 	$(BIN)/python benchmarks/tradeoff.py
 	$(BIN)/python benchmarks/schedules.py
 	$(BIN)/python benchmarks/savings.py
+	$(BIN)/python benchmarks/criteria.py
 	$(BIN)/python benchmarks/semi_structured.py
 
 benchmark-grading: venv sandbox  ## 40 submissions of 01 graded on 1 and 2 workers (prints figures)

@@ -124,7 +124,7 @@ class _SplitDataModule(L.LightningDataModule):
     num_classes = 0
 
     def __init__(self, data_dir: str | Path | None, source: str, batch_size: int, val_size: int,
-                 num_workers: int, seed: int) -> None:
+                 num_workers: int, seed: int, shuffle_seed: int | None = None) -> None:
         super().__init__()
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.requested_source = _checks.one_of("source", source, self.sources)
@@ -132,6 +132,8 @@ class _SplitDataModule(L.LightningDataModule):
         self.val_size = _checks.positive_int("val_size", val_size)
         self.num_workers = _checks.non_negative_int("num_workers", num_workers)
         self.seed = seed
+        self.shuffle_seed = seed if shuffle_seed is None else _checks.non_negative_int(
+            "shuffle_seed", shuffle_seed)
         self.source: str | None = None  # "full" or the fallback, once setup() has decided
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -202,7 +204,7 @@ class _SplitDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"call {type(self).__name__}.setup() before asking for a dataloader")
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        generator = torch.Generator().manual_seed(self.shuffle_seed) if shuffle else None
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
                           generator=generator, num_workers=self.num_workers)
 
@@ -220,9 +222,12 @@ class _SplitDataModule(L.LightningDataModule):
         """What identifies the data a model was trained on (used by the checkpoint cache)."""
         if self.source is None:
             raise RuntimeError(f"call {type(self).__name__}.setup() before asking for its cache_key")
-        return {"class": type(self).__name__, "source": self.source, "seed": self.seed,
-                "batch_size": self.batch_size,
-                "sizes": [len(self.train_set), len(self.val_set), len(self.test_set)]}
+        key = {"class": type(self).__name__, "source": self.source, "seed": self.seed,
+               "batch_size": self.batch_size,
+               "sizes": [len(self.train_set), len(self.val_set), len(self.test_set)]}
+        if self.shuffle_seed != self.seed:  # keys of the default (one seed for both) stay as they were
+            key["shuffle_seed"] = self.shuffle_seed
+        return key
 
 
 class MNISTDataModule(_SplitDataModule):
@@ -238,6 +243,8 @@ class MNISTDataModule(_SplitDataModule):
         val_size: Validation images taken from the full training set (full source only).
         num_workers: DataLoader workers.
         seed: Seed of the train/val(/test) split and of the shuffling.
+        shuffle_seed: Seed of the training loader's shuffling alone (the order of the training
+            images), when it should vary while the splits stay fixed; ``None``: ``seed``.
     """
 
     name = "MNIST"
@@ -247,8 +254,8 @@ class MNISTDataModule(_SplitDataModule):
 
     def __init__(self, data_dir: str | Path | None = None, source: str = "auto",
                  batch_size: int = 64, val_size: int = 5_000, num_workers: int = 0,
-                 seed: int = 0) -> None:
-        super().__init__(data_dir, source, batch_size, val_size, num_workers, seed)
+                 seed: int = 0, shuffle_seed: int | None = None) -> None:
+        super().__init__(data_dir, source, batch_size, val_size, num_workers, seed, shuffle_seed)
         self.transform = transforms.Compose(
             [transforms.ToTensor(), transforms.Normalize(MNIST_MEAN, MNIST_STD)])
 

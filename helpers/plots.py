@@ -140,3 +140,24 @@ def speedup_bars(predicted: Mapping[str, float], measured: Mapping[str, float], 
     ax.margins(y=0.15)
     ax.legend()
     return fig
+
+
+def sensitivity_curves(scan: Mapping[str, Mapping[float, float]], dense_accuracy: float | None = None,
+                       ax: Axes | None = None,
+                       title: str = "Sensitivity: one layer pruned at a time") -> Figure:
+    """Accuracy against the sparsity of one layer, one line per layer (``{layer: {sparsity: accuracy}}``).
+
+    ``dense_accuracy`` (a fraction), if given, is drawn as a dotted line.
+    """
+    fig, ax = _axes(ax, (7, 4))
+    for layer, curve in scan.items():
+        sparsities = sorted(curve)
+        ax.plot([100 * s for s in sparsities], [100 * curve[s] for s in sparsities], marker="o", label=layer)
+    if dense_accuracy is not None:
+        ax.axhline(100 * dense_accuracy, color="k", ls=":", lw=1, label="dense")
+    ax.set(xlabel="sparsity of that layer alone (% of its weights pruned)", ylabel="accuracy (%)",
+           title=title)
+    ax.xaxis.set_major_formatter(PercentFormatter())
+    ax.grid(alpha=0.3)
+    ax.legend(title="layer pruned")
+    return fig

@@ -2,7 +2,10 @@
 
 **Pruning.** A *strategy* is any callable ``strategy(model, amount) -> model`` that prunes
 ``model`` in place with ``torch.nn.utils.prune`` (:data:`Strategy`): :func:`l1_global` and
-:func:`l1_layerwise` here, more (structured ones) as the course grows. Sweeps and benchmarks
+:func:`l1_layerwise` here, and criteria other than magnitude (notebook 07): the random baseline
+(:func:`random_like_global`, :func:`random_unstructured_like`), first-order Taylor
+(:func:`taylor_global`, :func:`taylor_scores`), Wanda (:func:`wanda`, :func:`input_norms`,
+:func:`wanda_mask`) and fixed per-layer amounts (:func:`per_layer`). Sweeps and benchmarks
 take the strategy as an argument (``prune=``), so they work for any of them. Around the
 strategies: :func:`prune_copy` (prune a fresh copy, leave the model alone),
 :func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound),
@@ -109,6 +112,156 @@ def l1_global(model: nn.Module, amount: float) -> nn.Module:
 def l1_layerwise(model: nn.Module, amount: float) -> nn.Module:
     """Strategy: L1-unstructured pruning of each Linear and Conv2d layer by ``amount`` (:func:`prune_l1`)."""
     return prune_l1(model, amount, "layer")
+
+
+# --- What to prune: criteria other than magnitude (notebook 07) --------------------------------
+
+Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+"""Calibration data: a few ``(images, labels)`` batches, e.g. taken from the training loader."""
+
+
+def _layers(model: nn.Module) -> dict[str, nn.Module]:
+    """``{name: layer}`` for every Linear and Conv2d of ``model`` (what the criteria score)."""
+    parameters_to_prune(model)  # a clear error for a model without such layers
+    return {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)}
+
+
+def random_unstructured_like(model: nn.Module, reference: nn.Module) -> nn.Module:
+    """Prune ``model`` in place at random, removing in each layer as many weights as ``reference`` has zeros.
+
+    Reference for 07, exercise 1: the random baseline at the same per-layer sparsity as a pruned
+    ``reference`` (pruned with masks or made permanent; its layers are matched by name). Each layer
+    gets ``prune.random_unstructured`` with that count (an int amount), drawn from torch's global
+    generator: seed it first.
+    """
+    layers, references = _layers(model), _layers(reference)
+    if set(layers) != set(references):
+        raise ValueError(f"model and reference must have the same layers, got {sorted(layers)} "
+                         f"and {sorted(references)}")
+    for name, layer in layers.items():
+        zeros = int((effective_weight(references[name]) == 0).sum())
+        prune.random_unstructured(layer, "weight", amount=zeros)
+    return model
+
+
+def random_like_global(model: nn.Module, amount: float) -> nn.Module:
+    """Strategy: random pruning at the per-layer sparsities that global L1 pruning by ``amount`` gives."""
+    return random_unstructured_like(model, l1_global(copy_model(model), amount))
+
+
+def taylor_scores(model: nn.Module, batches: Batches) -> dict[str, torch.Tensor]:
+    """Return ``{layer name: |w * dL/dw|}``: first-order Taylor scores of every Linear and Conv2d weight.
+
+    Reference for 07, exercise 3. ``dL/dw`` is the gradient of each batch's mean cross-entropy,
+    averaged over the batches (Molchanov et al. 2019): ``|w * g|`` estimates how much the loss
+    would change if that weight were set to zero. The scores are those of the weights the forward
+    pass uses (masks applied); the model's weights are not changed.
+    """
+    layers, totals = _layers(model), None
+    was_training = model.training
+    model.eval()
+    for x, y in batches:
+        loss = nn.functional.cross_entropy(model(x), y)
+        weights = [layer.weight for layer in layers.values()]  # after the forward: the masked ones
+        grads = torch.autograd.grad(loss, weights)
+        totals = grads if totals is None else [t + g for t, g in zip(totals, grads, strict=True)]
+    model.train(was_training)
+    if totals is None:
+        raise ValueError("batches must hold at least one (images, labels) batch")
+    return {name: (effective_weight(layer) * total / len(batches)).abs()
+            for (name, layer), total in zip(layers.items(), totals, strict=True)}
+
+
+def input_norms(model: nn.Module, batches: Batches) -> dict[str, torch.Tensor]:
+    """Return ``{layer name: L2 norm of each input feature}`` over the calibration ``batches``.
+
+    Wanda's ``||X_j||_2`` (Sun et al. 2023): for a Linear layer, the norm of input ``j`` over all
+    images; for a Conv2d layer, of input ``j`` of the unfolded patches (``in_channels * kh * kw``
+    features, as ``weight.flatten(1)`` orders them) over all images and positions. Labels are unused.
+    """
+    layers = _layers(model)
+    squares = {name: 0.0 for name in layers}
+
+    def record(name: str, layer: nn.Module):
+        def hook(_module, inputs):
+            x = inputs[0].detach()
+            if isinstance(layer, nn.Conv2d):
+                x = nn.functional.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+                x = x.transpose(1, 2)
+            squares[name] = squares[name] + x.reshape(-1, x.shape[-1]).pow(2).sum(0)
+        return hook
+
+    handles = [layer.register_forward_pre_hook(record(name, layer)) for name, layer in layers.items()]
+    try:
+        with torch.no_grad():
+            for x, _ in batches:
+                model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: torch.as_tensor(total).sqrt() for name, total in squares.items()}
+
+
+def wanda_mask(weight: torch.Tensor, norms: torch.Tensor, amount: float) -> torch.Tensor:
+    """Return Wanda's mask: in each output row, the ``amount`` of weights of lowest ``|W| * norms`` pruned.
+
+    Reference for 07, exercise 4. Scores ``|W_ij| * ||X_j||_2`` are compared within each row of
+    ``weight.flatten(1)`` (per output, as Wanda does), and ``round(amount * row length)`` of each
+    row are pruned, as ``torch.nn.utils.prune`` rounds. The mask has ``weight``'s shape: 1 kept, 0 pruned.
+    """
+    amount = _checks.fraction("amount", amount)
+    rows = weight.detach().flatten(1)
+    if norms.shape != rows.shape[1:]:
+        raise ValueError(f"norms must hold one norm per input feature, shape {tuple(rows.shape[1:])}, "
+                         f"got {tuple(norms.shape)}")
+    scores = rows.abs() * norms.to(rows)
+    mask = torch.ones_like(rows)
+    num_pruned = round(amount * rows.shape[1])
+    if num_pruned:
+        mask.scatter_(1, scores.topk(num_pruned, dim=1, largest=False).indices, 0.0)
+    return mask.view_as(weight)
+
+
+def taylor_global(batches: Batches) -> Strategy:
+    """Return a strategy: global pruning by :func:`taylor_scores` on ``batches`` (``global_unstructured``)."""
+    def taylor_global(model: nn.Module, amount: float) -> nn.Module:
+        scores, layers = taylor_scores(model, batches), _layers(model)
+        prune.global_unstructured([(m, "weight") for m in layers.values()], prune.L1Unstructured,
+                                  importance_scores={(m, "weight"): scores[n] for n, m in layers.items()},
+                                  amount=_checks.fraction("amount", amount))
+        return model
+    return taylor_global
+
+
+def wanda(batches: Batches) -> Strategy:
+    """Return a strategy: Wanda, :func:`wanda_mask` of every layer with :func:`input_norms` on ``batches``.
+
+    Every layer ends at the same sparsity ``amount`` (Wanda compares within each output row); the
+    masks are attached with ``prune.custom_from_mask``.
+    """
+    def wanda(model: nn.Module, amount: float) -> nn.Module:
+        norms = input_norms(model, batches)
+        for name, layer in _layers(model).items():
+            prune.custom_from_mask(layer, "weight", wanda_mask(effective_weight(layer), norms[name], amount))
+        return model
+    return wanda
+
+
+def per_layer(amounts: dict[str, float]) -> Strategy:
+    """Return a strategy that L1-prunes each layer ``name`` by ``amounts[name]``, whatever its ``amount``.
+
+    For allocations such as :func:`helpers.tradeoff.allocate_amounts` (their total is the budget).
+    """
+    amounts = {name: _checks.fraction(f"amounts[{name!r}]", a) for name, a in amounts.items()}
+
+    def per_layer(model: nn.Module, amount: float) -> nn.Module:
+        layers = _layers(model)
+        if set(layers) != set(amounts):
+            raise ValueError(f"amounts must name the model's layers {sorted(layers)}, got {sorted(amounts)}")
+        for name, layer in layers.items():
+            prune.l1_unstructured(layer, "weight", amount=amounts[name])
+        return model
+    return per_layer
 
 
 def strategy_name(strategy: Strategy) -> str:

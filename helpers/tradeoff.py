@@ -6,7 +6,10 @@ For each amount it prunes a fresh copy of a trained model with a pruning strateg
 the copy with the Lightning Trainer (:func:`helpers.training.finetune`), and measures test and
 validation accuracy, sparsity, non-zero parameters, serialized size (dense and CSR) and CPU
 latency (:func:`measure`). Choose a model by its validation accuracy and report its test accuracy.
-:func:`iterative_sweep` follows a schedule of target sparsities instead.
+:func:`iterative_sweep` follows a schedule of target sparsities instead. For comparing criteria
+(notebook 07): per-image results (:func:`correct_predictions`), paired verdicts over seeds
+(:func:`paired_verdict`), the one-layer-at-a-time :func:`sensitivity_scan` and
+:func:`allocate_amounts`, which turns a scan into per-layer amounts for one budget.
 The notebooks and the benchmarks share these.
 """
 
@@ -221,3 +224,109 @@ def table(rows: Sequence[dict], markdown: bool = False) -> str:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True))
                      for line in [header, *lines])
+
+
+# --- What to prune: paired comparisons and the sensitivity scan (notebook 07) -------------------
+
+
+def correct_predictions(model: nn.Module, dm: L.LightningDataModule, split: str = "test") -> torch.Tensor:
+    """Return one bool per image of a split of ``dm``: did ``model`` classify it correctly?
+
+    The images come in the split's fixed order, so two models' results pair image by image
+    (:func:`paired_verdict`). The mean is the accuracy :func:`helpers.training.evaluate` gives.
+    """
+    split = _checks.one_of("split", split, ("test", "val"))
+    loader = {"test": dm.test_dataloader, "val": dm.val_dataloader}[split]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        hits = [model(x.to(device)).argmax(1).cpu() == y for x, y in loader()]
+    model.train(was_training)
+    return torch.cat(hits)
+
+
+def paired_difference(correct_a: torch.Tensor, correct_b: torch.Tensor) -> tuple[float, float]:
+    """Return ``(mean, standard error)`` of the per-image difference ``a - b`` in accuracy (fractions).
+
+    Both models were scored on the same images: the paired difference removes the images both get
+    right (or wrong), so its standard error is far smaller than that of two accuracies apart.
+    """
+    if correct_a.shape != correct_b.shape or correct_a.dim() != 1:
+        raise ValueError(f"correct_a and correct_b must be 1-D and of one length (the same images), "
+                         f"got shapes {tuple(correct_a.shape)} and {tuple(correct_b.shape)}")
+    diff = correct_a.float() - correct_b.float()
+    return float(diff.mean()), float(diff.std() / len(diff) ** 0.5)
+
+
+def paired_verdict(name_a: str, runs_a: Sequence[torch.Tensor], name_b: str,
+                   runs_b: Sequence[torch.Tensor]) -> str:
+    """Say whether ``a`` beats ``b``, from per-image results on the same images over one or more seeds.
+
+    Seed ``k`` of ``runs_a`` is paired with seed ``k`` of ``runs_b``. The difference is the mean over
+    seeds of the paired differences; its standard error combines theirs (seeds independent). The
+    verdict is "better"/"worse" when the difference is more than 2 standard errors from zero *and*
+    every seed agrees in sign, "inside the noise" when it is within 2, and "too noisy to tell" when
+    it is outside 2 but the seeds disagree.
+    """
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise ValueError(f"runs_a and runs_b must hold the same number (>= 1) of seeds, "
+                         f"got {len(runs_a)} and {len(runs_b)}")
+    pairs = [paired_difference(a, b) for a, b in zip(runs_a, runs_b, strict=True)]
+    diff = sum(d for d, _ in pairs) / len(pairs)
+    se = sum(s ** 2 for _, s in pairs) ** 0.5 / len(pairs)
+    seeds = f"over {len(pairs)} seed{'s' if len(pairs) > 1 else ''}"
+    numbers = f"{100 * diff:+.2f} ± {200 * se:.2f} points (2 SE, paired, {seeds})"
+    if abs(diff) <= 2 * se:
+        return f"{name_a} vs {name_b}: {numbers}: inside the noise"
+    if len({d > 0 for d, _ in pairs}) > 1 or any(d == 0 for d, _ in pairs):
+        return f"{name_a} vs {name_b}: {numbers}: too noisy to tell (the seeds disagree)"
+    return f"{name_a} vs {name_b}: {numbers}: {name_a} is {'better' if diff > 0 else 'worse'}"
+
+
+def sensitivity_scan(model: nn.Module, dm: L.LightningDataModule, sparsities: Sequence[float], *,
+                     split: str = "val") -> dict[str, dict[float, float]]:
+    """Prune one layer at a time and measure: ``{layer: {sparsity: accuracy}}``.
+
+    For each Linear and Conv2d layer and each sparsity, a copy of ``model`` has only that layer
+    L1-pruned (``prune.l1_unstructured``) and is scored on ``split`` (the validation split by
+    default: the scan chooses, the test split judges). ``model`` is left untouched.
+    """
+    sparsities = [_checks.fraction("sparsity", s) for s in sparsities]
+    if not sparsities:
+        raise ValueError("sparsities must not be empty")
+    names = [name for name, m in model.named_modules() if isinstance(m, pruning.PRUNABLE_TYPES)]
+    scan = {}
+    for name in names:
+        scan[name] = {}
+        for sparsity in sparsities:
+            candidate = pruning.copy_model(model)
+            torch.nn.utils.prune.l1_unstructured(candidate.get_submodule(name), "weight", amount=sparsity)
+            scan[name][sparsity] = float(correct_predictions(candidate, dm, split).float().mean())
+    return scan
+
+
+def allocate_amounts(scan: dict[str, dict[float, float]], sizes: dict[str, int],
+                     budget: float) -> dict[str, float]:
+    """Turn a sensitivity scan into per-layer amounts whose total is ``budget``: the robust layers take most.
+
+    Reference for 07, exercise 2. An accuracy *floor* is lowered step by step through the scan's own
+    accuracies, from the highest down. At each floor, a layer's *tolerated sparsity* is the highest
+    sparsity of its scan whose accuracy is at least the floor (0.0 when none is). At the first floor
+    where the tolerated sparsities, weighted by ``sizes``, reach the budget, they are scaled down in
+    proportion so that ``sum(sizes[l] * amounts[l]) == budget * sum(sizes[l])`` exactly: every layer
+    is asked to give up about the same accuracy (Han et al. 2015's sensitivity analysis).
+
+    Raises:
+        ValueError: If ``budget`` is not in (0, 1) or the scan's sparsities cannot reach it.
+    """
+    if not 0 < budget < 1:
+        raise ValueError(f"budget must be a fraction in (0, 1), got {budget!r}")
+    total = sum(sizes[layer] for layer in scan)
+    for floor in sorted({acc for curve in scan.values() for acc in curve.values()}, reverse=True):
+        tolerated = {layer: max((s for s, acc in curve.items() if acc >= floor), default=0.0)
+                     for layer, curve in scan.items()}
+        reached = sum(sizes[layer] * t for layer, t in tolerated.items())
+        if reached >= budget * total:
+            return {layer: t * budget * total / reached for layer, t in tolerated.items()}
+    raise ValueError(f"the scan's sparsities cannot reach a budget of {budget}: scan higher sparsities")

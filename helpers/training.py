@@ -145,7 +145,8 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
 
 
 def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: int | None = 50,
-             num_epochs: int = 1, lr: float | None = None, progress: bool = False) -> L.LightningModule:
+             num_epochs: int = 1, lr: float | None = None, progress: bool = False,
+             seed: int = 0) -> L.LightningModule:
     """Fine-tune ``model`` in place with the Lightning Trainer (:func:`fit`, without the cache).
 
     Trains for ``num_epochs`` epochs of at most ``num_batches`` training batches each (``None``:
@@ -161,6 +162,8 @@ def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: i
         lr: Peak learning rate of the fine-tuning run; ``None`` keeps ``model.hparams.lr``, the
             one it was trained with.
         progress: Show the progress bar.
+        seed: Seed of the run (``lightning.seed_everything``). The order of the training images
+            comes from the data module's ``shuffle_seed``: vary both to vary the fine-tuning.
 
     Returns:
         ``model``, fine-tuned, in eval mode.
@@ -176,7 +179,7 @@ def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: i
     if lr is not None:
         model.hparams.lr = lr
     try:
-        return fit(model, dm, num_epochs=num_epochs, cache=False, progress=progress,
+        return fit(model, dm, num_epochs=num_epochs, seed=seed, cache=False, progress=progress,
                    limit_train_batches=1.0 if num_batches is None else num_batches, limit_val_batches=0)
     finally:
         model.hparams.lr = trained_lr

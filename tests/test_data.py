@@ -187,3 +187,20 @@ def test_full_dataset_found_by_its_files_is_used(tmp_path, monkeypatch):
     assert dm.source == "full"
     assert [len(dm.train_set), len(dm.val_set), len(dm.test_set)] == [9_000, 1_000, 10_000]
     assert dm.cache_key["source"] == "full"
+
+
+def test_shuffle_seed_varies_the_training_order_only():
+    base = data.MNISTDataModule(source="offline")
+    reshuffled = data.MNISTDataModule(source="offline", shuffle_seed=1)
+    same = data.MNISTDataModule(source="offline", shuffle_seed=0)
+    for dm in (base, reshuffled, same):
+        dm.setup()
+    assert base.test_set.indices == reshuffled.test_set.indices, "the splits stay those of seed=0"
+    assert base.train_set.indices == reshuffled.train_set.indices
+    first = [next(iter(dm.train_dataloader()))[1] for dm in (base, reshuffled, same)]
+    assert not torch.equal(first[0], first[1]), "another shuffle_seed gives another order of training images"
+    assert torch.equal(first[0], first[2]), "shuffle_seed=seed is the default order"
+    assert base.cache_key == same.cache_key, "the default's cache key is unchanged"
+    assert reshuffled.cache_key != base.cache_key, "a model trained in another order is another cache entry"
+    with pytest.raises(ValueError, match="shuffle_seed"):
+        data.MNISTDataModule(source="offline", shuffle_seed=-1)

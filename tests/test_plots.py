@@ -50,3 +50,15 @@ def test_speedup_bars_label_both_bars_and_refuse_mismatched_labels():
     plt.close(fig)
     with pytest.raises(ValueError, match="same labels"):
         plots.speedup_bars({"a": 2.0}, {"b": 1.5})
+
+
+def test_sensitivity_curves_draw_one_line_per_layer():
+    fig, ax = plt.subplots()
+    scan = {"fc1": {0.5: 0.96, 0.9: 0.9}, "fc2": {0.9: 0.7, 0.5: 0.95}}
+    assert plots.sensitivity_curves(scan, 0.97, ax=ax) is fig
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"fc1", "fc2", "dense"}
+    assert list(lines["fc2"].get_xdata()) == [50, 90], "sparsities sorted, in percent"
+    assert list(lines["fc2"].get_ydata()) == pytest.approx([95, 70])
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    plt.close(fig)

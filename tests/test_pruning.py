@@ -354,3 +354,128 @@ def test_op_times_names_the_operations_quietly_and_restores_threads(capfd):
     assert "profiler_start" not in capfd.readouterr().err, "the profiler's status lines are silenced"
     with pytest.raises(ValueError, match="repeats must be a positive int, got 0"):
         pruning.op_times(model, torch.randn(1, 1, 28, 28), repeats=0)
+
+
+# --- What to prune: random baseline, Taylor and Wanda (notebook 07) --------------------------
+
+
+def small_mlp(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def calibration(seed: int = 0, num_batches: int = 3, batch_size: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(batch_size, 12, generator=g), torch.randint(0, 3, (batch_size,), generator=g))
+            for _ in range(num_batches)]
+
+
+@pytest.mark.parametrize("permanent", [False, True])
+def test_random_unstructured_like_matches_the_reference_counts_per_layer(permanent):
+    model = models.LeNet300100()
+    reference = pruning.l1_global(copy.deepcopy(model), 0.9)
+    if permanent:
+        pruning.make_permanent(reference)
+    before = model.fc1.weight.detach().clone()
+    torch.manual_seed(0)
+    assert pruning.random_unstructured_like(model, reference) is model
+    for name in ("fc1", "fc2", "fc3"):
+        got, ref = getattr(model, name), getattr(reference, name)
+        assert int((got.weight_mask == 0).sum()) == int((pruning.effective_weight(ref) == 0).sum())
+    assert torch.equal(model.fc1.weight_orig, before), "only masks are added"
+    magnitude_kept = pruning.effective_weight(reference.fc1) != 0
+    overlap = (model.fc1.weight_mask.bool() & magnitude_kept).sum() / magnitude_kept.sum()
+    assert overlap < 0.3, f"a random 10% keeps about 10% of the magnitude mask's weights, got {overlap:.0%}"
+    with pytest.raises(ValueError, match="same layers"):
+        pruning.random_unstructured_like(models.SmallCNN(), reference)
+
+
+def test_random_like_global_keeps_global_l1_per_layer_sparsities():
+    model = models.LeNet300100()
+    expected = pruning.layer_sparsity(pruning.l1_global(copy.deepcopy(model), 0.8))
+    got = pruning.layer_sparsity(pruning.random_like_global(copy.deepcopy(model), 0.8))
+    assert got == expected and len(set(got.values())) == 3, "global L1 gives each layer its own sparsity"
+
+
+def test_taylor_scores_are_weight_times_mean_gradient():
+    model, batches = small_mlp(), calibration()
+    expected = {}
+    for index in ("1", "3"):
+        model.get_submodule(index).weight.grad = None
+    for x, y in batches:
+        nn.functional.cross_entropy(model(x), y).backward()  # gradients add up over the batches
+    for index in ("1", "3"):
+        layer = model.get_submodule(index)
+        expected[index] = (layer.weight * layer.weight.grad / len(batches)).abs().detach()
+        layer.weight.grad = None
+    weights = copy.deepcopy(model.state_dict())
+    got = pruning.taylor_scores(model, batches)
+    assert set(got) == {"1", "3"}
+    for name in got:
+        assert torch.allclose(got[name], expected[name], rtol=1e-5, atol=1e-8)
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items()), "weights unchanged"
+    prune.l1_unstructured(model.get_submodule("1"), "weight", amount=0.5)
+    pruned = pruning.taylor_scores(model, batches)["1"]
+    assert (pruned[model.get_submodule("1").weight_mask == 0] == 0).all(), "pruned weights score 0"
+    with pytest.raises(ValueError, match="at least one"):
+        pruning.taylor_scores(model, [])
+
+
+def test_input_norms_of_linear_and_conv_layers():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, kernel_size=1), nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+    batches = [(torch.randn(4, 2, 4, 4), torch.zeros(4, dtype=torch.long)) for _ in range(2)]
+    norms = pruning.input_norms(model, batches)
+    images = torch.cat([x for x, _ in batches])
+    # a 1x1 kernel reads one value per channel and position: the norm of each channel over everything
+    assert torch.allclose(norms["0"], images.transpose(0, 1).reshape(2, -1).norm(dim=1))
+    with torch.no_grad():
+        flat = model[1](model[0](images))
+    assert torch.allclose(norms["2"], flat.norm(dim=0), rtol=1e-5)
+    assert not model[0]._forward_pre_hooks, "the recording hooks are removed"
+    wide = nn.Sequential(nn.Conv2d(2, 3, kernel_size=3, padding=1))
+    assert pruning.input_norms(wide, batches)["0"].shape == (18,), "a norm per column of weight.flatten(1)"
+
+
+def test_wanda_mask_compares_within_each_row():
+    weight = torch.tensor([[0.5, -0.1, 0.3, 0.2], [0.05, 0.04, -0.9, 0.06]])
+    norms = torch.tensor([1.0, 10.0, 1.0, 1.0])
+    # scores: row 0: 0.5, 1.0, 0.3, 0.2; row 1: 0.05, 0.4, 0.9, 0.06
+    mask = pruning.wanda_mask(weight, norms, 0.5)
+    assert mask.tolist() == [[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]
+    ones = pruning.wanda_mask(weight, torch.ones(4), 0.25)
+    for row in range(2):  # with equal norms: l1_unstructured on each row alone
+        layer = linear_with(weight[row:row + 1])
+        prune.l1_unstructured(layer, "weight", amount=0.25)
+        assert torch.equal(ones[row], layer.weight_mask[0])
+    conv = torch.randn(4, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    conv_mask = pruning.wanda_mask(conv, torch.rand(18, generator=torch.Generator().manual_seed(1)), 0.3)
+    assert conv_mask.shape == conv.shape and (conv_mask.flatten(1).sum(1) == 18 - round(0.3 * 18)).all()
+    with pytest.raises(ValueError, match="one norm per input feature"):
+        pruning.wanda_mask(weight, torch.ones(3), 0.5)
+    with pytest.raises(ValueError, match="amount"):
+        pruning.wanda_mask(weight, torch.ones(4), 1.5)
+
+
+def test_data_aware_strategies_reach_their_sparsity():
+    batches = calibration()
+    model = pruning.taylor_global(batches)(small_mlp(), 0.6)
+    assert pruning.global_sparsity(model) == pytest.approx(0.6, abs=1 / 120)
+    scores = pruning.taylor_scores(small_mlp(), batches)
+    masks = [model.get_submodule(n).weight_mask.bool() for n in ("1", "3")]
+    kept = torch.cat([scores[n][m] for n, m in zip(("1", "3"), masks, strict=True)])
+    pruned = torch.cat([scores[n][~m] for n, m in zip(("1", "3"), masks, strict=True)])
+    assert kept.min() >= pruned.max(), "global: every kept weight scores at least as high as every pruned one"
+    wanda = pruning.wanda(batches)(small_mlp(), 0.5)
+    assert pruning.layer_sparsity(wanda) == {"1": 0.5, "3": 0.5}
+    assert isinstance(wanda[1]._forward_pre_hooks[next(iter(wanda[1]._forward_pre_hooks))],
+                      prune.CustomFromMask)
+
+
+def test_per_layer_prunes_each_layer_by_its_own_amount():
+    model = pruning.per_layer({"1": 0.25, "3": 0.5})(small_mlp(), 0.99)  # the amount given is ignored
+    assert pruning.layer_sparsity(model) == {"1": 0.25, "3": 0.5}
+    with pytest.raises(ValueError, match="must name the model's layers"):
+        pruning.per_layer({"1": 0.25})(small_mlp(), 0.5)
+    with pytest.raises(ValueError, match="amounts"):
+        pruning.per_layer({"1": 1.5, "3": 0.5})

@@ -4,6 +4,7 @@ import lightning as L
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from helpers import models, pruning, tradeoff, training
 
@@ -168,3 +169,69 @@ def test_epoch_schedule_stops_pruning_after_its_amounts():
     assert [amount(e) for e in range(4)] == [0.5, 0.25, 0.0, 0.0]
     with pytest.raises(ValueError, match=r"amount must be a fraction in \[0, 1\], got 2"):
         pruning.epoch_schedule([0.5, 2])
+
+
+# --- What to prune: paired comparisons, the sensitivity scan, allocation (notebook 07) --------
+
+
+def test_correct_predictions_pair_image_by_image(trained, mnist):
+    hits = tradeoff.correct_predictions(trained, mnist)
+    assert hits.dtype == torch.bool and hits.shape == (len(mnist.test_set),)
+    assert float(hits.float().mean()) == pytest.approx(training.evaluate(trained, mnist), abs=1e-6)
+    assert len(tradeoff.correct_predictions(trained, mnist, "val")) == len(mnist.val_set)
+    with pytest.raises(ValueError, match="split"):
+        tradeoff.correct_predictions(trained, mnist, "train")
+
+
+def test_paired_difference_and_verdicts():
+    a = torch.tensor([True] * 90 + [False] * 10)
+    b = torch.tensor([True] * 80 + [False] * 20)
+    diff, se = tradeoff.paired_difference(a, b)
+    expected_se = torch.tensor([1.0] * 10 + [0.0] * 90).std() / 10
+    assert diff == pytest.approx(0.1) and se == pytest.approx(expected_se)
+    assert tradeoff.paired_verdict("a", [a], "b", [b]).endswith("a is better")
+    assert tradeoff.paired_verdict("b", [b], "a", [a]).endswith("b is worse")
+    near = torch.tensor([True] * 81 + [False] * 19)
+    assert tradeoff.paired_verdict("near", [near], "b", [b]).endswith("inside the noise")
+    worse = torch.tensor([True] * 70 + [False] * 30)
+    # +20, +20 and -10 points: 10 points on average, far outside 2 SE (4.3), but one seed says the opposite
+    verdict = tradeoff.paired_verdict("x", [a, a, b], "y", [worse, worse, a])
+    assert verdict.endswith("too noisy to tell (the seeds disagree)") and "+10.00" in verdict
+    with pytest.raises(ValueError, match="same number"):
+        tradeoff.paired_verdict("a", [a], "b", [b, b])
+    with pytest.raises(ValueError, match="same images"):
+        tradeoff.paired_difference(a, b[:50])
+
+
+def test_sensitivity_scan_prunes_one_layer_at_a_time(trained, mnist):
+    weights = {k: v.clone() for k, v in trained.state_dict().items()}
+    scan = tradeoff.sensitivity_scan(trained, mnist, [0.0, 0.99])
+    assert list(scan) == ["fc1", "fc2", "fc3"] and all(list(c) == [0.0, 0.99] for c in scan.values())
+    dense = float(tradeoff.correct_predictions(trained, mnist, "val").float().mean())
+    assert all(curve[0.0] == pytest.approx(dense) for curve in scan.values())
+    copy_ = pruning.copy_model(trained)
+    prune.l1_unstructured(copy_.fc3, "weight", amount=0.99)
+    expected = float(tradeoff.correct_predictions(copy_, mnist, "val").float().mean())
+    assert scan["fc3"][0.99] == pytest.approx(expected)
+    assert scan["fc3"][0.99] < dense - 0.3, "10 of 1,000 output weights left: fc3 is the sensitive layer"
+    assert all(torch.equal(weights[k], v) for k, v in trained.state_dict().items()), "model left untouched"
+
+
+SCAN = {"big": {0.5: 0.96, 0.9: 0.95, 0.99: 0.70},
+        "small": {0.5: 0.95, 0.9: 0.60, 0.99: 0.10}}
+SIZES = {"big": 900, "small": 100}
+
+
+def test_allocate_amounts_meets_the_budget_with_equal_accuracy_floors():
+    amounts = tradeoff.allocate_amounts(SCAN, SIZES, 0.5)
+    # floor 0.96: big tolerates 0.5, small 0 -> 450 weights of 1,000 < 500; floor 0.95: 0.9 and 0.5
+    assert amounts == pytest.approx({"big": 0.9 * 500 / 860, "small": 0.5 * 500 / 860})
+    assert sum(SIZES[k] * a for k, a in amounts.items()) == pytest.approx(500)
+    expected = {"big": 0.4 / 0.45 * 0.5, "small": 0.0}
+    assert tradeoff.allocate_amounts(SCAN, SIZES, 0.4) == pytest.approx(expected)
+    non_monotone = {"a": {0.5: 0.8, 0.9: 0.95}, "b": {0.5: 0.95}}
+    assert tradeoff.allocate_amounts(non_monotone, {"a": 1, "b": 1}, 0.5)["a"] == pytest.approx(0.9 / 1.4)
+    with pytest.raises(ValueError, match="cannot reach"):
+        tradeoff.allocate_amounts(SCAN, SIZES, 0.995)
+    with pytest.raises(ValueError, match=r"budget must be a fraction in \(0, 1\)"):
+        tradeoff.allocate_amounts(SCAN, SIZES, 0.0)

@@ -118,3 +118,21 @@ def test_recalibrate_batchnorm_is_seeded_and_checks_its_input(cifar_vgg, mnist):
         training.recalibrate_batchnorm(vgg, dm, num_batches=0)
     with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
         training.recalibrate_batchnorm("vgg", dm)
+
+
+# LeNet-300-100 has no dropout: its fine-tuning draws nothing at random but the order of the images,
+# so the seed alone changes nothing (it is still applied); the data module's shuffle_seed does.
+@pytest.mark.parametrize("seed, shuffle_seed, same", [(0, None, True), (1, None, True), (0, 1, False)])
+def test_finetune_takes_a_seed_and_the_data_order(mnist, seed, shuffle_seed, same):
+    from helpers import data
+
+    dm = mnist if shuffle_seed is None else data.MNISTDataModule(source="offline", shuffle_seed=shuffle_seed)
+    base = training.fit(seeded_lenet(), mnist, num_epochs=1, cache=False, progress=False,
+                        limit_train_batches=5, limit_val_batches=0)
+    state = {k: v.clone() for k, v in base.state_dict().items()}
+    first = training.finetune(base, mnist, num_batches=5)
+    second = models.LeNet300100()
+    second.load_state_dict(state)
+    training.finetune(second, dm, num_batches=5, seed=seed)
+    assert torch.initial_seed() == seed, "finetune seeds everything with its seed"
+    assert torch.equal(first.fc1.weight, second.fc1.weight) == same
