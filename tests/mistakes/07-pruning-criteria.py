@@ -32,28 +32,6 @@ MISTAKES = [
               "            if isinstance(m, (nn.Linear, nn.Conv2d)))\n"
               "prune.global_unstructured(pairs, prune.RandomUnstructured, amount=zeros)\n"
               "return model"),
-    # Ex 1: counts the zeros of weight_orig, which the mask never touches: nothing is pruned.
-    dict(name="counts-weight-orig", cell="ex1-random-like",
-         body=LOOP + "        ref = references[name]\n"
-                     "        zeros = int((getattr(ref, 'weight_orig', ref.weight) == 0).sum())\n"
-                     "        prune.random_unstructured(layer, 'weight', amount=zeros)\n"
-                     "return model"),
-    # Ex 1: reads the reference's mask: right while it has one, fails on a reference made permanent.
-    dict(name="needs-a-mask", cell="ex1-random-like",
-         body=LOOP + "        zeros = int((references[name].weight_mask == 0).sum())\n"
-                     "        prune.random_unstructured(layer, 'weight', amount=zeros)\n"
-                     "return model"),
-    # Ex 2: stops at a layer's first sparsity below the floor, as if every curve fell steadily.
-    dict(name="first-drop-stops", cell="ex2-allocate-amounts",
-         body=FLOORS + "for floor in sorted({a for c in scan.values() for a in c.values()}, reverse=True):\n"
-                       "    tolerated = {}\n"
-                       "    for layer, curve in scan.items():\n"
-                       "        tolerated[layer] = 0.0\n"
-                       "        for s in sorted(curve):\n"
-                       "            if curve[s] < floor:\n"
-                       "                break\n"
-                       "            tolerated[layer] = s\n"
-                       "    reached = sum(sizes[layer] * t for layer, t in tolerated.items())\n" + SCALED),
     # Ex 2: counts layers, not weights: the budget is met in layers, not in weights.
     dict(name="ignores-sizes", cell="ex2-allocate-amounts",
          body=FLOORS + "for floor in sorted({a for c in scan.values() for a in c.values()}, reverse=True):\n"
@@ -70,14 +48,6 @@ MISTAKES = [
                        "    tolerated = {layer: max((s for s, a in c.items() if a > floor), default=0.0)\n"
                        "                 for layer, c in scan.items()}\n"
                        "    reached = sum(sizes[layer] * t for layer, t in tolerated.items())\n" + SCALED),
-    # Ex 2: the tolerated sparsities as they are: the total overshoots the budget.
-    dict(name="not-scaled", cell="ex2-allocate-amounts",
-         body=FLOORS + "for floor in sorted({a for c in scan.values() for a in c.values()}, reverse=True):\n"
-                       "    tolerated = {layer: max((s for s, a in c.items() if a >= floor), default=0.0)\n"
-                       "                 for layer, c in scan.items()}\n"
-                       "    if sum(sizes[layer] * t for layer, t in tolerated.items()) >= budget * total:\n"
-                       "        return tolerated\n"
-                       "raise ValueError('no floor reaches the budget')"),
     # Ex 3: backward adds into .grad: without zero_grad the gradients pile up over the batches.
     dict(name="forgets-zero-grad", cell="ex3-taylor-scores",
          body=TAYLOR + "model.zero_grad()\n"
@@ -95,26 +65,6 @@ MISTAKES = [
                        "    for name, m in layers.items():\n"
                        "        grads[name] += m.weight.grad\n"
                        "return {name: (grads[name] / len(batches)).abs() for name in layers}"),
-    # Ex 3: summed, not averaged, loss per batch: every score scaled by the batch size.
-    dict(name="sum-loss", cell="ex3-taylor-scores",
-         body=TAYLOR + "for x, y in batches:\n"
-                       "    model.zero_grad()\n"
-                       "    nn.functional.cross_entropy(model(x), y, reduction='sum').backward()\n"
-                       "    for name, m in layers.items():\n"
-                       "        grads[name] += m.weight.grad\n"
-                       "return {name: (m.weight * grads[name] / len(batches)).abs().detach()\n"
-                       "        for name, m in layers.items()}"),
-    # Ex 3: only the Linear layers: right for LeNet, the conv layer's scores missing.
-    dict(name="linear-only", cell="ex3-taylor-scores",
-         body="layers = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}\n"
-              "grads = {name: torch.zeros_like(m.weight) for name, m in layers.items()}\n"
-              "for x, y in batches:\n"
-              "    model.zero_grad()\n"
-              "    nn.functional.cross_entropy(model(x), y).backward()\n"
-              "    for name, m in layers.items():\n"
-              "        grads[name] += m.weight.grad\n"
-              "return {name: (m.weight * grads[name] / len(batches)).abs().detach()\n"
-              "        for name, m in layers.items()}"),
     # Ex 4: one comparison over the whole tensor (global), not within each output row.
     dict(name="whole-tensor", cell="ex4-wanda-mask",
          body=WANDA + "scores = (rows.abs() * norms).flatten()\n"
@@ -130,29 +80,5 @@ MISTAKES = [
                       "num_pruned = round(amount * rows.shape[0])\n"
                       "if num_pruned:\n"
                       "    mask.scatter_(0, scores.topk(num_pruned, dim=0, largest=False).indices, 0.0)\n"
-                      "return mask.view_as(weight)"),
-    # Ex 4: magnitude only: the input norms never enter the score.
-    dict(name="ignores-norms", cell="ex4-wanda-mask",
-         body=WANDA + "scores = rows.abs()\n"
-                      "mask = torch.ones_like(rows)\n"
-                      "num_pruned = round(amount * rows.shape[1])\n"
-                      "if num_pruned:\n"
-                      "    mask.scatter_(1, scores.topk(num_pruned, dim=1, largest=False).indices, 0.0)\n"
-                      "return mask.view_as(weight)"),
-    # Ex 4: int() truncates where torch rounds (0.3 of 5 is 1.5: torch prunes 2).
-    dict(name="truncates", cell="ex4-wanda-mask",
-         body=WANDA + "scores = rows.abs() * norms\n"
-                      "mask = torch.ones_like(rows)\n"
-                      "num_pruned = int(amount * rows.shape[1])\n"
-                      "if num_pruned:\n"
-                      "    mask.scatter_(1, scores.topk(num_pruned, dim=1, largest=False).indices, 0.0)\n"
-                      "return mask.view_as(weight)"),
-    # Ex 4: a bool mask: right entries, wrong dtype for custom_from_mask's multiplication.
-    dict(name="bool-mask", cell="ex4-wanda-mask",
-         body=WANDA + "scores = rows.abs() * norms\n"
-                      "num_pruned = round(amount * rows.shape[1])\n"
-                      "mask = torch.ones_like(rows, dtype=torch.bool)\n"
-                      "if num_pruned:\n"
-                      "    mask.scatter_(1, scores.topk(num_pruned, dim=1, largest=False).indices, False)\n"
                       "return mask.view_as(weight)"),
 ]
