@@ -167,8 +167,10 @@ def test_screening_flags_reach_the_gradebook_for_manual_grading(graded):
     course = graded[0]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         flagged = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "frame-and-liar")
-        needs = {g.name for g in flagged.grades if g.needs_manual_grade}
+        needs = {g.name for g in flagged.grades if g.needs_manual_grade and g.cell_type == "code"}
         assert needs == {"ex1-sparsity-tests", "ex2-num-to-prune-tests"}
+        written = {g.name: g.needs_manual_grade for g in flagged.grades if g.cell_type == "markdown"}
+        assert written == {"reflection-prune-which-layers": True}, "a written answer waits for a person"
         comments = {c.name: c.auto_comment for c in flagged.comments}
         assert "_getframe" in (comments["ex1-sparsity"] or ""), comments
         clean = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "solution")
