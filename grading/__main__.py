@@ -23,7 +23,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from .coordinator import WORK, Course, prepare, run_job, run_local
 from .gradebook import ensure_assignment, nbgrader_api, record, summary
-from .sandbox import OPT_OUT_ENV, SandboxUnavailable, check_available, opted_out
+from .sandbox import OPT_OUT_ENV, SandboxUnavailable, check_available
 
 
 def collect(course: Course, jobs: list[Path]) -> list[str]:
@@ -38,12 +38,14 @@ def collect(course: Course, jobs: list[Path]) -> list[str]:
     failed: dict[tuple[str, str], str] = {}
     flags: dict[tuple[str, str], list[str]] = {}
     api = nbgrader_api(course.root)
-    for done, ((student, assignment), items) in enumerate(sorted(results.items()), 1):
-        missing = [job for job, result in items if result is None]
-        if missing:
-            failed[student, assignment] = f"no result, see {missing[0] / 'log.txt'}"
-            continue
+    complete = {key for key, items in results.items() if all(result is not None for _, result in items)}
+    for assignment in sorted({a for _, a in complete}):
         ensure_assignment(course.root, assignment, course.work / "templates" / assignment)
+    for done, ((student, assignment), items) in enumerate(sorted(results.items()), 1):
+        if (student, assignment) not in complete:
+            missing = next(job for job, result in items if result is None)
+            failed[student, assignment] = f"no result, see {missing / 'log.txt'}"
+            continue
         error = record(api, student, assignment)
         if error:
             failed[student, assignment] = error
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs < 1 or timeout < 1:
             raise SystemExit(f"--jobs and --timeout must be at least 1, got {args.jobs} and {timeout}")
         course.jobs, course.timeout = args.jobs, timeout
-        course.sandbox = not (args.no_sandbox or opted_out())
+        course.sandbox = course.sandbox and not args.no_sandbox  # Course reads GRADING_NO_SANDBOX
         if not course.sandbox:
             print("WARNING: grading without the sandbox: learner code runs with your rights.",
                   file=sys.stderr)
