@@ -16,6 +16,8 @@ The notebooks and the benchmarks share these.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -330,3 +332,30 @@ def allocate_amounts(scan: dict[str, dict[float, float]], sizes: dict[str, int],
         if reached >= budget * total:
             return {layer: t * budget * total / reached for layer, t in tolerated.items()}
     raise ValueError(f"the scan's sparsities cannot reach a budget of {budget}: scan higher sparsities")
+
+
+# --- The benchmarks' tables, shipped with the package (Colab learners have no benchmarks/) --------
+
+BENCHMARK_TABLES = ("schedules", "savings", "semi_structured")
+
+
+def benchmark_table(name: str) -> str:
+    """Return the Markdown table that ``benchmarks/<name>.py`` wrote at its last run on the reference machine.
+
+    The benchmarks write their results into the package (``helpers/_data/benchmarks/<name>.md``),
+    so that a notebook can show them where the repository's ``benchmarks/`` and README are not at
+    hand (Colab, an installed package). Display it with ``IPython.display.Markdown``.
+
+    Args:
+        name: One of :data:`BENCHMARK_TABLES`.
+    """
+    name = _checks.one_of("name", name, BENCHMARK_TABLES)
+    return resources.files("helpers._data").joinpath("benchmarks", f"{name}.md").read_text()
+
+
+def write_benchmark_table(name: str, text: str) -> Path:
+    """Write a benchmark's Markdown results where :func:`benchmark_table` reads them; return the path."""
+    name = _checks.one_of("name", name, BENCHMARK_TABLES)
+    path = Path(__file__).parent / "_data" / "benchmarks" / f"{name}.md"
+    path.write_text(text.rstrip() + "\n")
+    return path
