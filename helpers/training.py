@@ -27,8 +27,11 @@ from helpers import _checks
 
 CACHE_DIR_ENV = "PRUNING_CACHE_DIR"
 _QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+# The srun warning: Lightning gives it after every fit on any machine with Slurm's `srun` on PATH (a
+# cluster's login node, the course's own test machine) when the process was not started by srun.
 _NOISY_WARNINGS = (".*does not have many workers.*", ".*GPU available but not used.*",
-                   ".*LeafSpec.*", ".*number of training batches.*")
+                   ".*LeafSpec.*", ".*number of training batches.*",
+                   ".*`srun` command is available on your system but is not used.*")
 
 
 def default_cache_dir() -> Path:
@@ -81,19 +84,34 @@ def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kw
                    enable_checkpointing=False, enable_progress_bar=progress,
                    enable_model_summary=False, deterministic=not torch.cuda.is_available())
     options.update(trainer_kwargs)
-    return L.Trainer(**options)
+    with warnings.catch_warnings():  # Lightning checks for srun when it builds the Trainer
+        warnings.filterwarnings("ignore", message=_NOISY_WARNINGS[-1])
+        return L.Trainer(**options)
+
+
+def state_digest(model: nn.Module) -> str:
+    """Return a SHA-256 digest of ``model``'s state_dict: every tensor's name, dtype, shape and values."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def cache_path(model: L.LightningModule, dm: L.LightningDataModule, settings: dict,
                cache_dir: str | Path | None = None) -> Path:
-    """Return the cache file for this model class, its hyperparameters, the data and settings.
+    """Return the cache file for this model, as it is now, with the data and settings.
 
-    ``dm`` must be set up (``dm.prepare_data(); dm.setup()``, as :func:`fit` does): the key
-    names the data actually used, e.g. the offline fallback rather than the full dataset.
+    The key holds the model class, its hyperparameters and architecture, and the digest of its
+    current weights (:func:`state_digest`): the same class built from another random state is
+    another model, and is trained, not loaded. ``dm`` must be set up (``dm.prepare_data();
+    dm.setup()``, as :func:`fit` does): the key names the data actually used, e.g. the offline
+    fallback rather than the full dataset.
     """
     key = {"version": helpers.__version__, "model": type(model).__qualname__,
            "hparams": dict(model.hparams), "architecture": repr(model),
-           "data": dm.cache_key, "settings": settings}
+           "initial_weights": state_digest(model), "data": dm.cache_key, "settings": settings}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
     return Path(cache_dir or default_cache_dir()) / f"{type(model).__name__}-{digest[:16]}.pt"
 
@@ -105,8 +123,8 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
 
     Seeds everything with ``seed`` first, so a run gives the same weights every time on the
     same hardware. With ``cache=True`` the trained weights are saved under a key made of the
-    model class, its hyperparameters, the data module and these settings; the next call with
-    the same key loads them instead of training. Pass ``cache=False`` to always train (e.g. to
+    model class, its hyperparameters, its starting weights, the data module and these settings;
+    the next call with the same key loads them instead of training. Pass ``cache=False`` to always train (e.g. to
     fine-tune a pruned model).
 
     Args:
@@ -145,7 +163,7 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
 
 
 def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: int | None = 50,
-             num_epochs: int = 1, lr: float | None = None, progress: bool = False,
+             num_epochs: int = 1, lr: float | None = None, progress: bool | None = None,
              seed: int = 0) -> L.LightningModule:
     """Fine-tune ``model`` in place with the Lightning Trainer (:func:`fit`, without the cache).
 
@@ -161,7 +179,7 @@ def finetune(model: L.LightningModule, dm: L.LightningDataModule, num_batches: i
         num_epochs: Epochs.
         lr: Peak learning rate of the fine-tuning run; ``None`` keeps ``model.hparams.lr``, the
             one it was trained with.
-        progress: Show the progress bar.
+        progress: Show the progress bar; ``None`` means "only in a notebook".
         seed: Seed of the run (``lightning.seed_everything``). The order of the training images
             comes from the data module's ``shuffle_seed``: vary both to vary the fine-tuning.
 

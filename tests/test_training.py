@@ -1,5 +1,8 @@
 """Training: real learning on offline MNIST, seeding, the checkpoint cache, evaluation."""
 
+import os
+import warnings
+
 import lightning as L
 import pytest
 import torch
@@ -29,9 +32,11 @@ def test_same_seed_same_weights(mnist, seed, same):
 def test_cache_loads_instead_of_training(mnist, tmp_path, capsys):
     settings = dict(num_epochs=1, cache_dir=tmp_path, progress=False, limit_train_batches=5,
                     limit_val_batches=0)
+    torch.manual_seed(0)
     first = training.fit(models.LeNet300100(), mnist, **settings)
     assert len(list(tmp_path.glob("LeNet300100-*.pt"))) == 1
     capsys.readouterr()
+    torch.manual_seed(0)
     second = training.fit(models.LeNet300100(), mnist, **settings)
     assert "Loaded trained LeNet300100 from the cache" in capsys.readouterr().out
     assert torch.equal(first.fc2.weight, second.fc2.weight)
@@ -40,15 +45,46 @@ def test_cache_loads_instead_of_training(mnist, tmp_path, capsys):
 def test_cache_key_depends_on_hyperparameters_data_and_settings(mnist, tmp_path):
     from helpers import data
 
-    base = training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 1}, tmp_path)
-    assert base == training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 1}, tmp_path)
-    assert base != training.cache_path(models.LeNet300100(lr=0.1), mnist, {"num_epochs": 1}, tmp_path)
-    assert base != training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 2}, tmp_path)
+    def lenet(**hparams):
+        torch.manual_seed(0)  # the same starting weights for every key below but one
+        return models.LeNet300100(**hparams)
+
+    base = training.cache_path(lenet(), mnist, {"num_epochs": 1}, tmp_path)
+    assert base == training.cache_path(lenet(), mnist, {"num_epochs": 1}, tmp_path)
+    assert base != training.cache_path(lenet(lr=0.1), mnist, {"num_epochs": 1}, tmp_path)
+    assert base != training.cache_path(lenet(), mnist, {"num_epochs": 2}, tmp_path)
+    torch.manual_seed(1)
+    assert base != training.cache_path(models.LeNet300100(), mnist, {"num_epochs": 1}, tmp_path)
     other_data = data.MNISTDataModule(source="offline", seed=1)
     with pytest.raises(RuntimeError, match=r"call MNISTDataModule.setup\(\) before asking for its cache_key"):
-        training.cache_path(models.LeNet300100(), other_data, {"num_epochs": 1}, tmp_path)
+        training.cache_path(lenet(), other_data, {"num_epochs": 1}, tmp_path)
     other_data.setup()
-    assert base != training.cache_path(models.LeNet300100(), other_data, {"num_epochs": 1}, tmp_path)
+    assert base != training.cache_path(lenet(), other_data, {"num_epochs": 1}, tmp_path)
+
+
+def test_cache_never_hands_one_model_the_weights_of_another_start(mnist, tmp_path, capsys):
+    settings = dict(num_epochs=1, cache_dir=tmp_path, progress=False, limit_train_batches=3,
+                    limit_val_batches=0)
+    torch.manual_seed(0)
+    first = training.fit(models.LeNet300100(), mnist, **settings)
+    torch.manual_seed(1)
+    other_start = models.LeNet300100()
+    start = other_start.fc1.weight.detach().clone()
+    capsys.readouterr()
+    second = training.fit(other_start, mnist, **settings)
+    assert "from the cache" not in capsys.readouterr().out
+    assert len(list(tmp_path.glob("LeNet300100-*.pt"))) == 2
+    assert not torch.equal(first.fc1.weight, second.fc1.weight)
+    assert not torch.equal(second.fc1.weight, start), "it trained from its own start"
+
+
+def test_state_digest_follows_every_tensor_of_the_state():
+    torch.manual_seed(0)
+    model = models.VGGSmall(widths=(4, 8))  # BatchNorm buffers, a 0-dim num_batches_tracked
+    digest = training.state_digest(model)
+    assert digest == training.state_digest(model) and len(digest) == 64
+    model.features[1].num_batches_tracked += 1
+    assert training.state_digest(model) != digest
 
 
 def test_fit_prepares_and_sets_up_the_data_the_lightning_way(tmp_path):
@@ -136,3 +172,22 @@ def test_finetune_takes_a_seed_and_the_data_order(mnist, seed, shuffle_seed, sam
     training.finetune(second, dm, num_batches=5, seed=seed)
     assert torch.initial_seed() == seed, "finetune seeds everything with its seed"
     assert torch.equal(first.fc1.weight, second.fc1.weight) == same
+
+
+def test_fit_does_not_repeat_lightnings_srun_warning(mnist, tmp_path, monkeypatch):
+    fake_srun = tmp_path / "srun"  # a machine with Slurm installed, as on a cluster's login node
+    fake_srun.write_text("#!/bin/sh\n")
+    fake_srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    for name in [n for n in os.environ if n.startswith("SLURM_")]:
+        monkeypatch.delenv(name)
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu")
+    assert any("srun" in str(w.message) for w in raw), "Lightning itself warns here"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        training.fit(models.LeNet300100(), mnist, num_epochs=1, cache=False, progress=False,
+                     limit_train_batches=2, limit_val_batches=0)
+        training.make_trainer(1, progress=False)
+    assert not [w for w in caught if "srun" in str(w.message)]
