@@ -124,8 +124,8 @@ def fit(model: L.LightningModule, dm: L.LightningDataModule, num_epochs: int = 3
     Seeds everything with ``seed`` first, so a run gives the same weights every time on the
     same hardware. With ``cache=True`` the trained weights are saved under a key made of the
     model class, its hyperparameters, its starting weights, the data module and these settings;
-    the next call with the same key loads them instead of training. Pass ``cache=False`` to always train (e.g. to
-    fine-tune a pruned model).
+    the next call with the same key loads them instead of training. Pass ``cache=False`` to
+    always train (e.g. to fine-tune a pruned model).
 
     Args:
         model: The LightningModule to train (trained in place).
