@@ -11,7 +11,8 @@ strategies: :func:`prune_copy` (prune a fresh copy, leave the model alone),
 :func:`amount_for_target` (the amount that reaches a target sparsity when amounts compound),
 :func:`make_permanent` (``prune.remove`` everywhere). Pruning while training: schedules are plain
 functions (:func:`cubic_sparsity`, :func:`gradual_amounts`, :func:`epoch_schedule`);
-:func:`configured_pruning` builds Lightning's ``ModelPruning`` callback; :func:`rewind` resets
+:func:`configured_pruning` builds Lightning's ``ModelPruning`` callback (it prunes at epoch ends);
+:func:`gradual_pruning` a callback that prunes every few steps (Zhu & Gupta); :func:`rewind` resets
 weights for lottery-ticket runs.
 
 **Accounting.** Sparsity of tensors, layers and models, parameter counts, serialized size (dense
@@ -389,6 +390,49 @@ def configured_pruning(model: nn.Module, amount: float | Callable[[int], float])
     return ModelPruning("l1_unstructured", parameters_to_prune=parameters_to_prune(model), amount=amount,
                         use_global_unstructured=True, use_lottery_ticket_hypothesis=False,
                         make_pruning_permanent=True, prune_on_train_epoch_end=True)
+
+
+def gradual_pruning(model: nn.Module, target: float, *, end_step: int, every: int = 10, start_step: int = 0):
+    """Return a Lightning callback that prunes every ``every`` optimizer steps on the cubic schedule.
+
+    Gradual pruning as Zhu & Gupta (2017) define it: from ``start_step`` to ``end_step``, every
+    ``every`` training steps, global L1 pruning of ``model``'s Linear and Conv2d weights takes them to
+    :func:`cubic_sparsity` of the steps so far, reaching ``target`` at ``end_step``; training goes on
+    between the prunings and after the last one, with the masks in force. The pruning is made
+    permanent when training ends. Lightning's ``ModelPruning`` prunes only at the end of an epoch
+    (or of a validation run), so it cannot prune this often.
+
+    Args:
+        model: The model the callback will prune (its layers are chosen now).
+        target: Sparsity reached at ``end_step``, in [0, 1).
+        end_step: Training step of the last pruning; ``end_step - start_step`` must be a positive
+            multiple of ``every``.
+        every: Training steps between two prunings.
+        start_step: Training step before the first pruning (it prunes at ``start_step + every``).
+    """
+    import lightning as L
+
+    target = _checks.fraction("target", target, open_right=True)
+    _checks.positive_int("every", every)
+    _checks.non_negative_int("start_step", start_step)
+    if _checks.positive_int("end_step", end_step) <= start_step or (end_step - start_step) % every:
+        raise ValueError(f"end_step - start_step must be a positive multiple of every ({every}), "
+                         f"got end_step={end_step}, start_step={start_step}")
+    pairs, num_prunings = parameters_to_prune(model), (end_step - start_step) // every
+
+    class GradualPruning(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            done = trainer.global_step - start_step  # optimizer steps taken so far, after start_step
+            if 0 < done <= end_step - start_step and done % every == 0:
+                reached = global_sparsity(model)  # rounding may have taken it a hair past the schedule
+                goal = max(reached, cubic_sparsity(done // every, num_prunings, target))
+                amount = amount_for_target(reached, goal)
+                prune.global_unstructured(pairs, prune.L1Unstructured, amount=amount)
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            make_permanent(model)
+
+    return GradualPruning()
 
 
 def rewind(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:

@@ -6,7 +6,8 @@ For each amount it prunes a fresh copy of a trained model with a pruning strateg
 the copy with the Lightning Trainer (:func:`helpers.training.finetune`), and measures test and
 validation accuracy, sparsity, non-zero parameters, serialized size (dense and CSR) and CPU
 latency (:func:`measure`). Choose a model by its validation accuracy and report its test accuracy.
-:func:`iterative_sweep` follows a schedule of target sparsities instead. For comparing criteria
+:func:`iterative_sweep` follows a schedule of target sparsities instead; :func:`train_pruned`
+prunes while training in one of four ways (:data:`PRUNING_METHODS`), for notebook 05. For comparing criteria
 (notebook 07): per-image results (:func:`correct_predictions`), paired verdicts over seeds
 (:func:`paired_verdict`), the one-layer-at-a-time :func:`sensitivity_scan` and
 :func:`allocate_amounts`, which turns a scan into per-layer amounts for one budget.
@@ -70,7 +71,7 @@ def measure(model: nn.Module, dm: L.LightningDataModule, *, example_input: torch
 def sweep(model: L.LightningModule, dm: L.LightningDataModule, amounts: Sequence[float], *,
           prune: pruning.Strategy = pruning.l1_global, finetune_batches: int | None = 0,
           finetune_epochs: int = 1, finetune_lr: float | None = None,
-          example_input: torch.Tensor | None = None, latency_repeats: int = 20) -> list[dict]:
+          example_input: torch.Tensor | None = None, latency_repeats: int = 20, seed: int = 0) -> list[dict]:
     """Prune a fresh copy of ``model`` at each amount (one shot), measure it, optionally fine-tune.
 
     Args:
@@ -84,6 +85,7 @@ def sweep(model: L.LightningModule, dm: L.LightningDataModule, amounts: Sequence
         finetune_lr: Peak fine-tuning learning rate (default: see :func:`helpers.training.finetune`).
         example_input: Input for the latency timing; one seeded random image by default.
         latency_repeats: Timed calls whose median is the latency.
+        seed: Seed of each fine-tuning run (the data order is the data module's ``shuffle_seed``).
 
     Returns:
         One dict per measurement with the keys of :data:`ROW_KEYS`: ``amount``, ``strategy``
@@ -102,7 +104,7 @@ def sweep(model: L.LightningModule, dm: L.LightningDataModule, amounts: Sequence
         rows.append({**base, "finetuned": False, **measure(
             candidate, dm, example_input=example_input, latency_repeats=latency_repeats)})
         if finetune_batches != 0:
-            training.finetune(candidate, dm, finetune_batches, finetune_epochs, finetune_lr)
+            training.finetune(candidate, dm, finetune_batches, finetune_epochs, finetune_lr, seed=seed)
             rows.append({**base, "finetuned": True, **measure(
                 candidate, dm, example_input=example_input, latency_repeats=latency_repeats)})
     return rows
@@ -120,7 +122,8 @@ def _check_schedule(schedule: Sequence[float]) -> list[float]:
 def iterative_sweep(model: L.LightningModule, dm: L.LightningDataModule, schedule: Sequence[float], *,
                     prune: pruning.Strategy = pruning.l1_global, finetune_batches: int | None = 50,
                     finetune_epochs: int = 1, finetune_lr: float | None = None,
-                    example_input: torch.Tensor | None = None, latency_repeats: int = 20) -> list[dict]:
+                    example_input: torch.Tensor | None = None, latency_repeats: int = 20,
+                    seed: int = 0) -> list[dict]:
     """Prune step by step, fine-tuning after each step: one copy, pruned to each target in turn.
 
     Each round prunes the fraction of the *remaining* weights that brings the copy to the next
@@ -137,6 +140,7 @@ def iterative_sweep(model: L.LightningModule, dm: L.LightningDataModule, schedul
         finetune_lr: Peak fine-tuning learning rate (default: see :func:`helpers.training.finetune`).
         example_input: Input for the latency timing; one seeded random image by default.
         latency_repeats: Timed calls whose median is the latency.
+        seed: Seed of each fine-tuning run (the data order is the data module's ``shuffle_seed``).
 
     Returns:
         One row per round (keys :data:`ROW_KEYS`); ``amount`` is the fraction pruned in that
@@ -149,7 +153,7 @@ def iterative_sweep(model: L.LightningModule, dm: L.LightningDataModule, schedul
     for target in targets:
         amount = pruning.amount_for_target(reached, target)
         prune(candidate, amount)
-        training.finetune(candidate, dm, finetune_batches, finetune_epochs, finetune_lr)
+        training.finetune(candidate, dm, finetune_batches, finetune_epochs, finetune_lr, seed=seed)
         row = measure(candidate, dm, example_input=example_input, latency_repeats=latency_repeats)
         reached = target
         rows.append({"amount": amount, "strategy": pruning.strategy_name(prune), "method": "iterative",
@@ -157,34 +161,67 @@ def iterative_sweep(model: L.LightningModule, dm: L.LightningDataModule, schedul
     return rows
 
 
-def gradual_sweep(model: L.LightningModule, dm: L.LightningDataModule, targets: Sequence[float], *,
-                  num_epochs: int = 6, num_steps: int = 4, example_input: torch.Tensor | None = None,
-                  latency_repeats: int = 20) -> list[dict]:
-    """Prune a fresh copy of ``model`` gradually *while* training it, once per target sparsity.
+PRUNING_METHODS = ("one-shot", "iterative", "ModelPruning (epoch ends)", "gradual")
+"""The ways :func:`train_pruned` takes a trained model to a target sparsity with a training budget."""
 
-    Each copy trains ``num_epochs`` epochs with Lightning's ``ModelPruning`` callback
-    (:func:`helpers.pruning.configured_pruning`: global L1 on the Linear/Conv2d weights, no
-    rewinding), which prunes at the end of each of the first ``num_steps`` epochs along the cubic
-    schedule (:func:`helpers.pruning.gradual_amounts`) and then lets the last epochs fine-tune.
+
+def train_pruned(method: str, model: L.LightningModule, dm: L.LightningDataModule, target: float,
+                 num_epochs: int, *, seed: int = 0, every: int = 10) -> L.LightningModule:
+    """Return a copy of ``model`` pruned to ``target`` by ``method``, with ``num_epochs`` epochs of training.
+
+    Global L1 pruning of the Linear/Conv2d weights, every training run seeded with ``seed`` (the
+    data order is the data module's ``shuffle_seed``), the model's own optimizer settings:
+
+    - ``"one-shot"``: prune to ``target`` at once, then fine-tune all ``num_epochs``;
+    - ``"iterative"``: three rounds along the cubic schedule, each pruning then fine-tuning
+      ``num_epochs // 3`` epochs (the learning-rate schedule restarts each round);
+    - ``"ModelPruning (epoch ends)"``: Lightning's callback (:func:`helpers.pruning.configured_pruning`)
+      prunes at the end of each of the first two thirds of the epochs along the cubic schedule, in
+      one training run; the last third fine-tunes;
+    - ``"gradual"``: Zhu & Gupta (2017), :func:`helpers.pruning.gradual_pruning` prunes every
+      ``every`` training steps along the cubic schedule during the first two thirds of the epochs, in
+      one training run; the last third fine-tunes.
+
+    Args:
+        method: One of :data:`PRUNING_METHODS`.
+        model: The trained, unpruned model (left untouched).
+        dm: The data module to train on.
+        target: Sparsity to reach, in [0, 1).
+        num_epochs: Training epochs in all, a positive multiple of 3.
+        seed: Seed of every training run.
+        every: Training steps between two prunings of ``"gradual"``.
 
     Returns:
-        One row per target (keys :data:`ROW_KEYS`); ``amount`` is the target, ``method`` is
-        ``"gradual"``, ``strategy`` ``"l1_global"``.
+        The pruned, trained copy, in eval mode (masks in force for one-shot and iterative; pruning
+        made permanent by the callbacks).
     """
-    targets = [_checks.fraction("target", t, open_right=True) for t in targets]
-    _checks.positive_int("num_epochs", num_epochs)
-    if _checks.positive_int("num_steps", num_steps) > num_epochs:
-        raise ValueError(f"num_steps must be at most num_epochs ({num_epochs}), got {num_steps}")
-    rows = []
-    for target in targets:
-        candidate = pruning.prune_copy(model, 0.0, lambda m, _: m)  # a plain copy, checked unpruned
-        schedule = pruning.epoch_schedule(pruning.gradual_amounts(target, num_steps))
-        training.fit(candidate, dm, num_epochs=num_epochs, cache=False, limit_val_batches=0,
-                     callbacks=[pruning.configured_pruning(candidate, schedule)])
-        row = measure(candidate, dm, example_input=example_input, latency_repeats=latency_repeats)
-        rows.append({"amount": target, "strategy": pruning.strategy_name(pruning.l1_global),
-                     "method": "gradual", "finetuned": True, **row})
-    return rows
+    method = _checks.one_of("method", method, PRUNING_METHODS)
+    target = _checks.fraction("target", target, open_right=True)
+    if _checks.positive_int("num_epochs", num_epochs) % 3:
+        raise ValueError(f"num_epochs must be a positive multiple of 3 (three iterative rounds, two thirds "
+                         f"of pruning), got {num_epochs}")
+    if method == "one-shot":
+        return training.finetune(pruning.prune_copy(model, target), dm, None, num_epochs, seed=seed)
+    if method == "iterative":
+        candidate, reached = pruning.prune_copy(model, 0.0), 0.0
+        for goal in (pruning.cubic_sparsity(k, 3, target) for k in (1, 2, 3)):
+            pruning.l1_global(candidate, pruning.amount_for_target(reached, goal))
+            training.finetune(candidate, dm, None, num_epochs // 3, seed=seed)
+            reached = goal
+        return candidate
+    candidate, pruning_epochs = pruning.copy_model(model), 2 * num_epochs // 3
+    if method == "gradual":
+        dm.prepare_data()
+        dm.setup("fit")
+        end_step = pruning_epochs * len(dm.train_dataloader()) // every * every
+        if end_step == 0:
+            raise ValueError(f"every ({every}) must be at most the training steps of {pruning_epochs} epochs")
+        callback = pruning.gradual_pruning(candidate, target, end_step=end_step, every=every)
+    else:
+        callback = pruning.configured_pruning(
+            candidate, pruning.epoch_schedule(pruning.gradual_amounts(target, pruning_epochs)))
+    return training.fit(candidate, dm, num_epochs=num_epochs, seed=seed, cache=False, limit_val_batches=0,
+                        callbacks=[callback])
 
 
 def rows_within_budget(rows: Sequence[dict], dense_accuracy: float, budget: float = 0.01) -> list[dict]:

@@ -479,3 +479,41 @@ def test_per_layer_prunes_each_layer_by_its_own_amount():
         pruning.per_layer({"1": 0.25})(small_mlp(), 0.5)
     with pytest.raises(ValueError, match="amounts"):
         pruning.per_layer({"1": 1.5, "3": 0.5})
+
+
+def test_gradual_pruning_prunes_every_few_steps_on_the_cubic_schedule():
+    from lightning.pytorch.callbacks import Callback
+
+    from helpers import data, training
+
+    dm = data.MNISTDataModule(source="offline")
+    torch.manual_seed(0)
+    model = models.LeNet300100()
+    seen = []
+
+    class Probe(Callback):  # after the pruning callback: the sparsity after each step's pruning
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append((trainer.global_step, pruning.global_sparsity(model)))
+
+    callback = pruning.gradual_pruning(model, 0.9, end_step=40, every=10)
+    training.fit(model, dm, num_epochs=1, cache=False, progress=False, limit_train_batches=50,
+                 limit_val_batches=0, callbacks=[callback, Probe()])
+    by_step = dict(seen)
+    for step in (10, 20, 30, 40):
+        expected = pruning.cubic_sparsity(step // 10, 4, 0.9)
+        assert by_step[step] == pytest.approx(expected, abs=1e-3), (step, by_step[step], expected)
+        assert by_step[step - 1] < by_step[step], "it prunes at that step, not before"
+    assert by_step[9] == 0.0 and by_step[50] == pytest.approx(0.9, abs=1e-3), "nothing after end_step"
+    assert not prune.is_pruned(model) and pruning.global_sparsity(model) == pytest.approx(0.9, abs=1e-3)
+    assert pruning.sparsity_by_kind(model)["bias"] == 0.0
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"target": 1.0, "end_step": 10}, r"target must be a fraction in \[0, 1\)"),
+    ({"target": 0.5, "end_step": 15, "every": 10}, "must be a positive multiple of every"),
+    ({"target": 0.5, "end_step": 10, "start_step": 10}, "end_step - start_step must be a positive multiple"),
+    ({"target": 0.5, "end_step": 10, "every": 0}, "every must be"),
+])
+def test_gradual_pruning_rejects_schedules_it_cannot_follow(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pruning.gradual_pruning(models.LeNet300100(), **kwargs)

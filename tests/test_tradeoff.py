@@ -153,15 +153,26 @@ def test_a_drop_equal_to_the_budget_is_within_it_despite_float32():
         tradeoff.rows_within_budget(rows, dense, 5)
 
 
-def test_gradual_sweep_prunes_while_training_to_each_target(trained, mnist):
+@pytest.mark.parametrize("method", tradeoff.PRUNING_METHODS)
+def test_train_pruned_reaches_the_target_with_its_training_budget(trained, mnist, method):
     state = {k: v.clone() for k, v in trained.state_dict().items()}
-    rows = tradeoff.gradual_sweep(trained, mnist, [0.5, 0.9], num_epochs=2, num_steps=2, latency_repeats=1)
-    assert [r["sparsity"] for r in rows] == pytest.approx([0.5, 0.9], abs=1e-3)
-    assert all(r["method"] == "gradual" and r["strategy"] == "l1_global" and set(r) == set(tradeoff.ROW_KEYS)
-               for r in rows)
+    torch.manual_seed(123)
+    pruned = tradeoff.train_pruned(method, trained, mnist, 0.9, num_epochs=3, seed=7, every=50)
+    assert pruned is not trained and not pruned.training
+    assert pruning.global_sparsity(pruned) == pytest.approx(0.9, abs=1e-3)
+    assert pruning.sparsity_by_kind(pruned)["bias"] == 0.0, "the weights only"
+    assert training.evaluate(pruned, mnist) > 0.5, "trained after pruning, not left broken"
+    assert torch.initial_seed() == 7, f"{method} trains with seed=7"
     assert all(torch.equal(trained.state_dict()[k], v) for k, v in state.items()), "model untouched"
-    with pytest.raises(ValueError, match="num_steps must be at most num_epochs"):
-        tradeoff.gradual_sweep(trained, mnist, [0.5], num_epochs=2, num_steps=3)
+
+
+def test_train_pruned_rejects_what_it_cannot_do(trained, mnist):
+    with pytest.raises(ValueError, match="method must be one of"):
+        tradeoff.train_pruned("lottery", trained, mnist, 0.5, 3)
+    with pytest.raises(ValueError, match="num_epochs must be a positive multiple of 3"):
+        tradeoff.train_pruned("one-shot", trained, mnist, 0.5, 2)
+    with pytest.raises(ValueError, match=r"every \(1000\) must be at most the training steps of 2 epochs"):
+        tradeoff.train_pruned("gradual", trained, mnist, 0.5, 3, every=1000)
 
 
 def test_epoch_schedule_stops_pruning_after_its_amounts():
