@@ -89,6 +89,12 @@ def make_trainer(num_epochs: int = 1, progress: bool | None = None, **trainer_kw
         return L.Trainer(**options)
 
 
+def training_device() -> torch.device:
+    """Return the device the course's Trainer trains on (``accelerator="auto"``: a GPU when there is one)."""
+    with quiet_lightning():
+        return make_trainer(1, progress=False).strategy.root_device
+
+
 def state_digest(model: nn.Module) -> str:
     """Return a SHA-256 digest of ``model``'s state_dict: every tensor's name, dtype, shape and values."""
     digest = hashlib.sha256()

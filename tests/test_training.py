@@ -191,3 +191,13 @@ def test_fit_does_not_repeat_lightnings_srun_warning(mnist, tmp_path, monkeypatc
                      limit_train_batches=2, limit_val_batches=0)
         training.make_trainer(1, progress=False)
     assert not [w for w in caught if "srun" in str(w.message)]
+
+
+def test_training_device_is_where_fit_trains(mnist):
+    seen = []
+    probe = L.Callback()
+    probe.on_train_start = lambda trainer, module: seen.append(next(module.parameters()).device)
+    training.fit(models.LeNet300100(), mnist, num_epochs=1, cache=False, progress=False,
+                 limit_train_batches=1, limit_val_batches=0, callbacks=[probe])
+    assert seen == [training.training_device()]
+    assert training.training_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
