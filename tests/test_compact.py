@@ -55,18 +55,20 @@ def test_the_stored_tensors_hold_exactly_the_bytes_compact_bytes_counts(tmp_path
     for name in ("fc1", "fc2", "fc3"):
         entry = stored[f"{name}.weight"]
         assert isinstance(entry["scale"], torch.Tensor) and entry["scale"].dtype == torch.float32
-        assert entry["scale"].dim() == 0 and entry["scale"].element_size() == 4, "the scale is stored in 4 bytes"
+        scale = entry["scale"]
+        assert scale.dim() == 0 and scale.element_size() == 4, "the scale is stored in 4 bytes"
         assert entry["bitmask"].dtype == torch.uint8 and entry["values"].dtype == torch.int8
-        payload = sum(t.numel() * t.element_size() for t in (entry["bitmask"], entry["values"], entry["scale"]))
+        payload = sum(t.numel() * t.element_size() for t in (entry["bitmask"], entry["values"], scale))
         assert payload == compact.compact_bytes(getattr(model, name).weight)
     torch.save(stored, tmp_path / "model.pt")
     loaded = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert loaded["fc1.weight"]["scale"].dtype == torch.float32, "the scale comes back from the file as float32"
+    assert loaded["fc1.weight"]["scale"].dtype == torch.float32, "the scale comes back as float32"
 
 
 def test_an_all_zero_weight_gets_a_scale_of_one():
     entry = compact.to_compact({"w": torch.zeros(3, 4)})["w"]
-    assert entry["scale"].dtype == torch.float32 and float(entry["scale"]) == 1.0 and entry["values"].numel() == 0
+    assert entry["scale"].dtype == torch.float32 and float(entry["scale"]) == 1.0
+    assert entry["values"].numel() == 0
     assert torch.equal(compact.from_compact({"w": entry})["w"], torch.zeros(3, 4))
 
 
