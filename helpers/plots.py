@@ -152,7 +152,7 @@ def speedup_bars(predicted: Mapping[str, float], measured: Mapping[str, float], 
                   yerr=errors, capsize=4 if errors is not None else 0)
     ax.bar_label(bars, fmt="%.2fx", padding=2)
     ax.axhline(1, color="k", lw=0.8)
-    ax.set_xticks(x, labels)
+    ax.set_xticks(x, [label.replace(", ", "\n", 1) for label in labels])  # two lines: labels stay apart
     ax.set(ylabel="speed-up over dense (x)", xlabel="smaller model", title=title)
     ax.margins(y=0.15)
     ax.legend()
