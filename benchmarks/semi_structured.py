@@ -9,8 +9,14 @@ is then stored with ``torch.sparse.to_sparse_semi_structured`` and multiplied on
 cores (compute capability 8.0 and newer). For square fp16 layers of several sizes and a batch of
 4,096 rows it prints the dense and the 2:4 time (CUDA events, mean of 50 calls after 10 warm-up
 calls), the speed-up with each of torch's two sets of 2:4 kernels (cuSPARSELt, CUTLASS), and the
-largest difference of the outputs. It also tries LeNet-300-100's ``fc1`` (784 inputs), to show
-which shapes the sparse kernels accept. It asserts nothing.
+largest difference of the outputs. It also tries LeNet-300-100's ``fc1`` (300 x 784), to show
+which shapes the sparse kernels accept: ``torch/sparse/semi_structured.py`` requires both dimensions
+of the sparse weight to be multiples of (and at least) the backend's minimum for its dtype:
+cuSPARSELt 16 x 16 for fp16 and bf16, 32 x 32 for int8 and fp8 (e4m3); CUTLASS 32 x 64 for fp16 and
+bf16, 16 x 128 for int8, 32 x 32 for fp32. ``fc1``'s 300 output rows are not a multiple of 16 (its
+784 inputs are: 49 x 16). It asserts nothing. Where it ran, it writes its table where notebook 06
+reads it (``tradeoff.write_benchmark_table("semi_structured", ...)``); where it is skipped it writes
+nothing, so the table measured on a GPU stays.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from helpers import tradeoff  # noqa: E402
 from helpers.structured import two_four_mask  # noqa: E402
 
 SIZES = (1024, 4096, 8192, 16384)
@@ -79,16 +86,21 @@ def main() -> None:
     if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 0):
         found = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA GPU"
         print(f"Skipped: the 2:4 sparse kernels need an NVIDIA GPU of compute capability 8.0 or newer; "
-              f"this machine has {found}.")
+              f"this machine has {found}. The table measured on a GPU stays as it was.")
         return
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, Python {sys.version.split()[0]}; "
-          f"batch {BATCH:,} rows, fp16, CUDA events, mean of 50 calls\n")
-    print("| kernels | weight (out x in) | dense (ms) | 2:4 (ms) | speed-up | largest output difference |")
-    print("|---|---|---:|---:|---:|---:|")
+    lines = [f"Measured on {torch.cuda.get_device_name()}, torch {torch.__version__}, Python "
+             f"{sys.version.split()[0]}; batch {BATCH:,} rows, fp16, CUDA events, mean of 50 calls.", "",
+             "| kernels | weight (out x in) | dense (ms) | 2:4 (ms) | speed-up | largest output difference |",
+             "|---|---|---:|---:|---:|---:|"]
+    for line in lines:
+        print(line)
     for cutlass in (False, True):
         for size in SIZES:
-            print(compare(size, size, cutlass=cutlass), flush=True)
-    print(compare(784, 300, batch=256), flush=True)
+            lines.append(compare(size, size, cutlass=cutlass))
+            print(lines[-1], flush=True)
+    lines.append(compare(784, 300, batch=256))
+    print(lines[-1], flush=True)
+    print(f"\nwritten to {tradeoff.write_benchmark_table('semi_structured', chr(10).join(lines))}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ def to_compact(state_dict: dict[str, torch.Tensor]) -> dict[str, object]:
 
     Pruning masks are applied first (:func:`pruning.plain_state_dict`), so a pruned model's
     state_dict works as it is. Tensors with fewer than 2 dimensions, and integer tensors, are kept.
+    Each weight becomes ``{"shape", "dtype", "bitmask"`` (uint8, 8 entries a byte), ``"values"``
+    (int8, the kept entries in order), ``"scale"`` (a 0-dimensional float32 tensor)``}``: the tensors
+    hold exactly the bytes :func:`compact_bytes` counts (a Python float would be pickled in 8 bytes).
     """
     compact = {}
     for key, tensor in pruning.plain_state_dict(state_dict).items():
@@ -79,8 +82,8 @@ def to_compact(state_dict: dict[str, torch.Tensor]) -> dict[str, object]:
             continue
         weight = tensor.float()
         kept = weight != 0
-        largest = float(weight.abs().max())
-        scale = largest / 127 if largest > 0 else 1.0
+        largest = weight.abs().max()
+        scale = largest / 127 if largest > 0 else torch.ones(())  # a 0-dim float32 tensor: 4 bytes
         values = torch.round(weight[kept] / scale).clamp(-127, 127).to(torch.int8)
         compact[key] = {"shape": tuple(weight.shape), "dtype": str(tensor.dtype).removeprefix("torch."),
                         "bitmask": pack_bits(kept), "values": values, "scale": scale}

@@ -112,30 +112,47 @@ def tradeoff_curve(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]
 
 def size_bars(sizes: Mapping[str, float], ax: Axes | None = None,
               title: str = "Serialized size") -> Figure:
-    """Bar chart of ``{label: size in bytes}``, shown in kB with each bar labelled."""
-    fig, ax = _axes(ax, (7, 3.5))
-    bars = ax.bar(list(sizes), [float(v) / 1e3 for v in sizes.values()], color="tab:green")
-    ax.bar_label(bars, fmt="%.0f kB")
-    ax.set(ylabel="size (kB)", xlabel="storage", title=title)
-    ax.margins(y=0.15)
+    """Horizontal bars of ``{label: size in bytes}`` on a log axis in kB, each bar labelled with its size.
+
+    The log axis keeps a 30 kB file and a 1,000 kB one both readable; the labels carry the values,
+    and the bars run top to bottom in the order given.
+    """
+    if not sizes or any(not float(v) > 0 for v in sizes.values()):
+        raise ValueError(f"sizes must map labels to positive sizes in bytes, got {dict(sizes)!r}")
+    fig, ax = _axes(ax, (7, 0.45 * len(sizes) + 1.2))
+    labels, kb = list(sizes), [float(v) / 1e3 for v in sizes.values()]
+    bars = ax.barh(labels, kb, color="tab:green")
+    ax.bar_label(bars, labels=[f"{v:,.1f} kB" for v in kb], padding=3)
+    ax.set_xscale("log")
+    ax.set_xlim(min(kb) / 2, max(kb) * 4)
+    ax.invert_yaxis()
+    ax.set(xlabel="size (kB, log scale)", ylabel="storage", title=title)
     return fig
 
 
 def speedup_bars(predicted: Mapping[str, float], measured: Mapping[str, float], ax: Axes | None = None,
-                 title: str = "Speed-up: what MACs predict vs what the clock says") -> Figure:
-    """Grouped bars of ``{label: speed-up}``: predicted (from MAC counts) beside measured, each labelled."""
-    if set(predicted) != set(measured):
-        raise ValueError(f"predicted and measured must have the same labels, got {sorted(predicted)} "
-                         f"and {sorted(measured)}")
+                 title: str = "Speed-up: what MACs predict vs what the clock says",
+                 intervals: Mapping[str, tuple[float, float]] | None = None) -> Figure:
+    """Grouped bars of ``{label: speed-up}``: predicted (from MAC counts) beside measured, each labelled.
+
+    ``intervals`` (``{label: (low, high)}``, e.g. from ``timing.compare``) draws the measured
+    speed-ups' intervals as error bars.
+    """
+    if set(predicted) != set(measured) or (intervals is not None and set(intervals) != set(measured)):
+        raise ValueError(f"predicted, measured (and intervals) must have the same labels, got "
+                         f"{sorted(predicted)} and {sorted(measured)}")
     fig, ax = _axes(ax, (8, 3.5))
     labels = list(predicted)
     x = np.arange(len(labels))
-    for offset, (name, values, color) in zip((-0.2, 0.2), (("MAC ratio", predicted, "tab:gray"),
-                                                          ("measured", measured, "tab:blue")), strict=True):
-        bars = ax.bar(x + offset, [values[k] for k in labels], width=0.4, label=name, color=color)
-        ax.bar_label(bars, fmt="%.2fx")
+    bars = ax.bar(x - 0.2, [predicted[k] for k in labels], width=0.4, label="MAC ratio", color="tab:gray")
+    ax.bar_label(bars, fmt="%.2fx")
+    errors = None if intervals is None else np.array(
+        [[measured[k] - intervals[k][0] for k in labels], [intervals[k][1] - measured[k] for k in labels]])
+    bars = ax.bar(x + 0.2, [measured[k] for k in labels], width=0.4, label="measured", color="tab:blue",
+                  yerr=errors, capsize=4 if errors is not None else 0)
+    ax.bar_label(bars, fmt="%.2fx", padding=2)
     ax.axhline(1, color="k", lw=0.8)
-    ax.set_xticks(x, labels)
+    ax.set_xticks(x, [label.replace(", ", "\n", 1) for label in labels])  # two lines: labels stay apart
     ax.set(ylabel="speed-up over dense (x)", xlabel="smaller model", title=title)
     ax.margins(y=0.15)
     ax.legend()

@@ -16,7 +16,8 @@ functions (:func:`cubic_sparsity`, :func:`gradual_amounts`, :func:`epoch_schedul
 weights for lottery-ticket runs.
 
 **Accounting.** Sparsity of tensors, layers and models, parameter counts, serialized size (dense
-and CSR) and CPU latency. Every function here is correct both while a module carries
+and CSR) and CPU latency (:func:`latency_ms`, :func:`op_times`: defined in :mod:`helpers.timing`).
+Every function here is correct both while a module carries
 ``torch.nn.utils.prune``'s re-parametrisation (``weight_orig`` parameter, ``weight_mask``
 buffer, forward pre-hook) and after ``prune.remove``: it reads the *effective* tensor,
 ``weight_orig * weight_mask``, which is what the forward pass uses. Measurements take the model
@@ -28,13 +29,8 @@ for NN, exercise k"): the notebooks after an exercise call the learner's answer 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
-import os
-import statistics
-import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -44,6 +40,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from helpers import _checks
+from helpers.timing import latency_ms, op_times  # noqa: F401  (CPU latency: defined in helpers.timing)
 
 PRUNABLE_TYPES = (nn.Linear, nn.Conv2d)
 SCOPES = ("global", "layer")
@@ -596,95 +593,3 @@ def serialized_size(model: nn.Module, *, sparse: bool = False) -> int:
     return buffer.getbuffer().nbytes
 
 
-def latency_ms(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 50,
-               warmup: int = 5, num_threads: int | None = 1) -> float:
-    """Return the median CPU inference time of ``model(example_input)`` in milliseconds.
-
-    The model is moved to the CPU and runs in eval mode under ``torch.inference_mode``;
-    ``warmup`` calls are made first and not timed; the median of ``repeats`` timed calls is
-    returned. By default torch runs on one thread while timing (and is set back afterwards):
-    small models on a busy laptop or notebook server otherwise swing by orders of magnitude with
-    thread contention, and one thread is what an edge device often gives a model. Pruned or not,
-    the same dense kernels run: zeros alone do not make it faster.
-
-    Args:
-        model: The model to time.
-        example_input: One input batch.
-        repeats: Timed calls.
-        warmup: Untimed calls first.
-        num_threads: Torch threads while timing; ``None`` keeps the current setting.
-    """
-    _checks.positive_int("repeats", repeats)
-    _checks.non_negative_int("warmup", warmup)
-    times = []
-    with _cpu_inference(model, num_threads):
-        x = example_input.cpu()
-        for i in range(warmup + repeats):
-            start = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-@contextlib.contextmanager
-def _cpu_inference(model: nn.Module, num_threads: int | None):
-    """Run ``model`` on the CPU in eval mode under inference mode, on ``num_threads`` torch threads
-    (``None``: the current setting); the thread count and the model's mode are set back afterwards."""
-    if num_threads is not None:
-        _checks.positive_int("num_threads", num_threads)
-    was_training, threads = model.training, torch.get_num_threads()
-    model.cpu().eval()
-    try:
-        torch.set_num_threads(num_threads or threads)
-        with torch.inference_mode():
-            yield
-    finally:
-        torch.set_num_threads(threads)
-        model.train(was_training)
-
-
-@contextlib.contextmanager
-def _stderr_silenced():
-    """Send the process's file descriptor 2 to /dev/null: C++ libraries write there, not to sys.stderr."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def op_times(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 5,
-             num_threads: int | None = 1) -> dict[str, float]:
-    """Return the CPU milliseconds per forward pass spent in each torch operation, from ``torch.profiler``.
-
-    One untimed call first, then ``repeats`` calls under ``torch.profiler.profile`` (CPU activity),
-    in eval mode under ``torch.inference_mode``; the self CPU time of each operation (``aten::addmm``,
-    ``aten::max_pool2d_with_indices``, ...) is averaged per call. Kineto, the profiler's backend,
-    writes status lines (``USDT: profiler_start``, and on machines without a GPU an ``ERROR`` about
-    the GPU count) straight to the process's stderr; they carry nothing here and are silenced.
-
-    Args:
-        model: The model to profile (on the CPU).
-        example_input: One input batch.
-        repeats: Profiled calls.
-        num_threads: Torch threads while profiling; ``None`` keeps the current setting.
-
-    Returns:
-        ``{operation name: milliseconds per call}``, largest first.
-    """
-    _checks.positive_int("repeats", repeats)
-    with _cpu_inference(model, num_threads):
-        x = example_input.cpu()
-        model(x)
-        with _stderr_silenced():
-            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-                for _ in range(repeats):
-                    model(x)
-            events = profiler.key_averages()
-    times = {event.key: event.self_cpu_time_total / repeats / 1e3 for event in events}
-    return dict(sorted(times.items(), key=lambda item: item[1], reverse=True))

@@ -387,7 +387,8 @@ def benchmark_table(name: str) -> str:
         name: One of :data:`BENCHMARK_TABLES`.
     """
     name = _checks.one_of("name", name, BENCHMARK_TABLES)
-    return resources.files("helpers._data").joinpath("benchmarks", f"{name}.md").read_text()
+    # One name per joinpath: helpers._data is a namespace package, whose MultiplexedPath takes one.
+    return resources.files("helpers._data").joinpath("benchmarks").joinpath(f"{name}.md").read_text()
 
 
 def write_benchmark_table(name: str, text: str) -> Path:

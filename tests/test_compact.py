@@ -48,6 +48,30 @@ def test_to_compact_keeps_zeros_exact_and_values_within_half_a_step():
             assert torch.equal(back[key], tensor), "biases stay float32, exact"
 
 
+def test_the_stored_tensors_hold_exactly_the_bytes_compact_bytes_counts(tmp_path):
+    torch.manual_seed(0)
+    model = pruning.make_permanent(pruning.prune_copy(models.LeNet300100(), 0.9))
+    stored = compact.to_compact(model.state_dict())
+    for name in ("fc1", "fc2", "fc3"):
+        entry = stored[f"{name}.weight"]
+        assert isinstance(entry["scale"], torch.Tensor) and entry["scale"].dtype == torch.float32
+        scale = entry["scale"]
+        assert scale.dim() == 0 and scale.element_size() == 4, "the scale is stored in 4 bytes"
+        assert entry["bitmask"].dtype == torch.uint8 and entry["values"].dtype == torch.int8
+        payload = sum(t.numel() * t.element_size() for t in (entry["bitmask"], entry["values"], scale))
+        assert payload == compact.compact_bytes(getattr(model, name).weight)
+    torch.save(stored, tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert loaded["fc1.weight"]["scale"].dtype == torch.float32, "the scale comes back as float32"
+
+
+def test_an_all_zero_weight_gets_a_scale_of_one():
+    entry = compact.to_compact({"w": torch.zeros(3, 4)})["w"]
+    assert entry["scale"].dtype == torch.float32 and float(entry["scale"]) == 1.0
+    assert entry["values"].numel() == 0
+    assert torch.equal(compact.from_compact({"w": entry})["w"], torch.zeros(3, 4))
+
+
 def test_save_and_load_compact_round_trip(tmp_path):
     torch.manual_seed(0)
     model = pruning.make_permanent(pruning.prune_copy(models.LeNet300100(), 0.95))
@@ -55,7 +79,9 @@ def test_save_and_load_compact_round_trip(tmp_path):
     size = compact.save_compact(model, path)
     assert size == path.stat().st_size
     expected = sum(compact.compact_bytes(m.weight) for m in (model.fc1, model.fc2, model.fc3))
-    assert expected < size < expected + 4 * 410 + 4_000, "weights as counted, biases in float32, little else"
+    storages = 3 * 3 + 3  # bitmask, values, scale per weight; the biases
+    assert expected + 4 * 410 < size < expected + 4 * 410 + 400 * storages, (
+        "weights as counted, biases in float32, and the archive's headers (a few hundred bytes per tensor)")
     assert pruning.serialized_size(model) / size > 20
     loaded = compact.load_compact(path, models.LeNet300100())
     x = torch.randn(64, 1, 28, 28)

@@ -43,6 +43,30 @@ def test_mask_heatmap_title_reports_pruned_fraction():
     plt.close(fig)
 
 
+def test_size_bars_are_horizontal_on_a_log_axis_with_every_value_printed(tmp_path):
+    sizes = {"dense float32": 1_066_000, "CSR, 95%": 130_000, "compact, 50% units + 90%": 31_000}
+    fig = plots.size_bars(sizes, title="LeNet")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(sizes)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["1,066.0 kB", "130.0 kB", "31.0 kB"])
+    widths = [patch.get_width() for patch in ax.patches]
+    assert widths == [1066.0, 130.0, 31.0]
+    fig.savefig(tmp_path / "sizes.png")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="sizes must map labels to positive sizes"):
+        plots.size_bars({"empty": 0})
+
+
+def test_speedup_bars_draw_intervals_as_error_bars():
+    fig = plots.speedup_bars({"a": 2.0}, {"a": 1.5}, intervals={"a": (1.2, 1.8)})
+    bars = [c for c in fig.axes[0].containers if hasattr(c, "errorbar")]
+    assert [c.errorbar is not None for c in bars] == [False, True], "only the measured bars carry intervals"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="same labels"):
+        plots.speedup_bars({"a": 2.0}, {"a": 1.5}, intervals={"b": (1.0, 2.0)})
+
+
 def test_speedup_bars_label_both_bars_and_refuse_mismatched_labels():
     fig = plots.speedup_bars({"a": 2.0, "b": 4.0}, {"a": 1.5, "b": 3.0})
     labels = sorted(text.get_text() for text in fig.axes[0].texts)

@@ -163,3 +163,20 @@ def test_two_four_mask_keeps_the_two_largest_of_every_four():
     assert mask.shape == (16, 32) and (mask.reshape(-1, 4).sum(dim=1) == 2).all()
     with pytest.raises(ValueError, match="rows split into groups of 4"):
         structured.two_four_mask(torch.ones(3, 6))
+
+
+def test_flop_counter_mode_prints_its_table_by_default(capsys):
+    """Notebook 06, exercise 3: without display=False, FlopCounterMode prints a table (tabulate)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = models.LeNet300100()
+    with torch.no_grad(), FlopCounterMode() as counter:
+        model(torch.randn(2, 1, 28, 28))
+    assert counter.get_total_flops() == 2 * 2 * 266_200
+    assert "Module" in capsys.readouterr().out, "the default display prints a table of FLOPs per module"
+
+
+def test_rows_to_keep_refuses_to_drop_every_row():
+    with pytest.raises(ValueError, match="would drop all 1 rows; keep at least one"):
+        structured.rows_to_keep(torch.ones(1, 3), 0.9)
+    assert structured.rows_to_keep(torch.ones(1, 3), 0.5).tolist() == [0], "round(0.5) = 0 rows dropped"

@@ -25,6 +25,11 @@ MISTAKES = [
          body=CHECK + "norms = weight.detach().flatten(1).norm(p=2, dim=1)\n"
                       "num_keep = len(norms) - int(amount * len(norms))\n"
                       "return norms.topk(num_keep).indices.sort().values"),
+    # Ex 1: right rows, but no check that one row stays: a 1-row weight at amount=0.9 gives an empty tensor.
+    dict(name="drops-every-row", cell="ex1-rows-to-keep",
+         body=CHECK + "norms = weight.detach().flatten(1).norm(p=2, dim=1)\n"
+                      "num_keep = len(norms) - round(amount * len(norms))\n"
+                      "return norms.topk(num_keep).indices.sort().values"),
     # Ex 2: the classic one: rows of the first layer removed, the second layer's columns kept.
     dict(name="forgets-next-columns", cell="ex2-shrink-linear-pair",
          body="new_first = nn.Linear(first.in_features, len(keep), bias=first.bias is not None)\n"
