@@ -336,7 +336,7 @@ def allocate_amounts(scan: dict[str, dict[float, float]], sizes: dict[str, int],
 
 # --- The benchmarks' tables, shipped with the package (Colab learners have no benchmarks/) --------
 
-BENCHMARK_TABLES = ("schedules", "savings", "semi_structured")
+BENCHMARK_TABLES = ("schedules", "savings", "semi_structured", "tradeoff", "criteria")
 
 
 def benchmark_table(name: str) -> str:
@@ -350,7 +350,7 @@ def benchmark_table(name: str) -> str:
         name: One of :data:`BENCHMARK_TABLES`.
     """
     name = _checks.one_of("name", name, BENCHMARK_TABLES)
-    return resources.files("helpers._data").joinpath("benchmarks", f"{name}.md").read_text()
+    return resources.files("helpers._data").joinpath("benchmarks").joinpath(f"{name}.md").read_text()
 
 
 def write_benchmark_table(name: str, text: str) -> Path:
