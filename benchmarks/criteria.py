@@ -21,7 +21,8 @@ in seed ``s``'s data order). Test accuracy is mean ± standard deviation over th
 those of pruning plus fine-tuning, per model. At each sparsity the best criterion is **chosen on the
 validation split** (highest mean), and its test results are compared with every other criterion's,
 paired image by image and seed by seed (``tradeoff.paired_verdict``): which differences are outside the
-noise.
+noise. The tables and the verdicts are also written into the package
+(``tradeoff.benchmark_table("criteria")``), for notebook 07 to show.
 """
 
 from __future__ import annotations
@@ -86,6 +87,39 @@ def accuracy(runs: list[dict], stage: str, split: str = "test") -> list[float]:
     return [100 * float(r[stage][split].float().mean()) for r in runs]
 
 
+def table(results: dict, stage: str) -> str:
+    """Markdown: one row per sparsity, test accuracy (%) mean ± std over the seeds of each criterion."""
+    lines = ["| sparsity | " + " | ".join(CRITERIA) + " |", "|---:|" + "---:|" * len(CRITERIA)]
+    for amount in SPARSITIES:
+        cells = [mean_std(accuracy(results[c, amount], stage)) for c in CRITERIA]
+        lines.append(f"| {amount:.0%} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict_lines(results: dict, stage: str, amount: float) -> str:
+    """Markdown list: the criterion best on validation, and its paired verdict against each other one."""
+    val = {c: statistics.mean(accuracy(results[c, amount], stage, "val")) for c in CRITERIA}
+    best = max(val, key=val.get)
+    ours = [r[stage]["test"] for r in results[best, amount]]
+    lines = [f"- {stage}, {amount:.0%}: best on validation **{best}** ({val[best]:.2f}%)"]
+    for other in CRITERIA:
+        if other != best:
+            theirs = [r[stage]["test"] for r in results[other, amount]]
+            lines.append("  - " + tradeoff.paired_verdict(best, ours, other, theirs))
+    return "\n".join(lines)
+
+
+def caption(dm, args, dense: list[float]) -> str:
+    """What the tables measured, for the package's copy of them."""
+    return (f"LeNet-300-100 on the {dm.source} MNIST, six pruning criteria at {SPARSITIES[0]:.0%}–"
+            f"{SPARSITIES[-1]:.0%} sparsity, one-shot and after {args.epochs} epochs of fine-tuning "
+            f"(masks in force). {len(args.seeds)} seeds, each varying the initial weights, the order of "
+            "the training images and the fine-tuning; every model is scored on the same "
+            f"{len(dm.test_set):,} test images. Test accuracy (%), mean ± std over the seeds. Dense "
+            f"LeNet-300-100 (8 epochs): {mean_std(dense)}%. Measured by the course's benchmark on "
+            f"{os.cpu_count()} CPU cores, torch {torch.__version__}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -114,29 +148,21 @@ def main() -> None:
     print(f"\ndata: {dm.source}, {len(dm.train_set):,} train / {len(dm.val_set):,} validation / "
           f"{len(dm.test_set):,} test images; dense LeNet-300-100 (8 epochs): {mean_std(dense)}% test "
           "accuracy\n")
+    tables = {stage: table(results, stage) for stage in STAGES}
     for stage in STAGES:
-        print(f"{stage}: test accuracy (%), mean ± std over {len(args.seeds)} seeds\n")
-        print("| sparsity | " + " | ".join(CRITERIA) + " |")
-        print("|---:|" + "---:|" * len(CRITERIA))
-        for amount in SPARSITIES:
-            print(f"| {amount:.0%} | " + " | ".join(mean_std(accuracy(results[c, amount], stage))
-                                                   for c in CRITERIA) + " |")
-        print()
+        print(f"{stage}: test accuracy (%), mean ± std over {len(args.seeds)} seeds\n\n{tables[stage]}\n")
     print("seconds per model (pruning + fine-tuning, mean over seeds and sparsities): "
           + ", ".join(f"{c} {statistics.mean(r['seconds'] for a in SPARSITIES for r in results[c, a]):.1f}"
                       for c in CRITERIA))
     print("\nBest criterion at each sparsity, chosen on the validation split, against the others on "
           "the test split:")
-    for stage in STAGES:
-        for amount in SPARSITIES:
-            val = {c: statistics.mean(accuracy(results[c, amount], stage, "val")) for c in CRITERIA}
-            best = max(val, key=val.get)
-            print(f"\n- {stage}, {amount:.0%}: best on validation **{best}** ({val[best]:.2f}%)")
-            for other in CRITERIA:
-                if other != best:
-                    ours = [r[stage]["test"] for r in results[best, amount]]
-                    theirs = [r[stage]["test"] for r in results[other, amount]]
-                    print("  - " + tradeoff.paired_verdict(best, ours, other, theirs))
+    verdicts = "\n".join(verdict_lines(results, stage, amount) for stage in STAGES for amount in SPARSITIES)
+    print(verdicts)
+    path = tradeoff.write_benchmark_table("criteria", "\n\n".join([
+        caption(dm, args, dense), "One-shot:", tables["one-shot"], "Fine-tuned:", tables["fine-tuned"],
+        "At each sparsity the criterion with the highest mean validation accuracy, against every other one "
+        "on the test split, paired image by image and seed by seed:", verdicts]))
+    print(f"\n(tables and verdicts written to {path}, for notebook 07)")
     print(f"\nTotal: {time.perf_counter() - start:.0f} s")
 
 

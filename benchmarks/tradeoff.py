@@ -12,7 +12,8 @@ It prints figures and asserts nothing:
    pruning (several prune / fine-tune rounds); the highest global sparsity that stays within
    0.5 percentage points of the dense accuracy after fine-tuning (chosen on the validation split,
    reported on the test split); the compression ratio of that
-   model's saved file against the dense one; a Markdown table for the README.
+   model's saved file against the dense one; a Markdown table for the README, which it also writes
+   into the package (``tradeoff.benchmark_table("tradeoff")``), for notebook 04 to show.
 2. The same on full MNIST and on CIFAR-10 (VGGSmall) when their files are already on disk
    (nothing is downloaded here; otherwise they are reported as skipped).
 3. The run time of every solution notebook, executed top to bottom with nbclient as
@@ -90,8 +91,38 @@ def readme_table(one_shot: list[dict], layer: list[dict], iterative: list[dict],
     return "\n".join(lines)
 
 
+def package_table(dm, table: str, summary: dict, dense: dict, finetune_epochs: int, round_epochs: int) -> str:
+    """The README table with what it measured and the decision, as ``tradeoff.benchmark_table`` shows it."""
+    rounds = "/".join(f"{100 * s:.0f}" for s in ITERATIVE)
+    text = (f"LeNet-300-100 on the {dm.source} MNIST ({len(dm.train_set):,} train / {len(dm.val_set):,} "
+            f"validation / {len(dm.test_set):,} test images), trained for 8 epochs from seed 0, then "
+            "pruned with L1 magnitude: one-shot layer-wise or global; one-shot global followed by "
+            f"{finetune_epochs} whole epochs of fine-tuning at the training learning rate; iterative global "
+            f"pruning ({len(ITERATIVE)} rounds to {rounds}% sparsity, {round_epochs} epochs of fine-tuning "
+            "after each). Test accuracy, one seed; the CSR file stores the weight matrices with int32 "
+            f"indices. Measured by the course's benchmark on {os.cpu_count()} CPU cores, torch "
+            f"{torch.__version__}.\n\n{table}\n\n")
+    best, one_shot = summary["best of both"], summary["one-shot + fine-tuning"]
+    budget = f"within {100 * BUDGET:.1f} percentage points of the dense accuracy"
+    if best is None:
+        return text + f"No fine-tuned model is {budget}."
+    method = "one-shot + fine-tuning" if best["method"] == "one-shot" else "iterative pruning"
+    ratio = dense["bytes"] / best["sparse_bytes"]
+    text += (f"Highest global sparsity {budget} after fine-tuning, chosen on the validation split (dense "
+             f"{dense['val']:.2%}), then measured on the test split (dense {dense['test']:.2%}): "
+             f"{best['sparsity']:.1%} ({method}, {best['nonzero']:,} non-zero parameters; validation "
+             f"{best['val_accuracy']:.2%}, test {best['accuracy']:.2%}); its CSR file is "
+             f"{best['sparse_bytes']:,} bytes, the dense file divided by {ratio:.2f}.")
+    if one_shot is not None:
+        text += f" One-shot + fine-tuning: {one_shot['sparsity']:.1%} (test {one_shot['accuracy']:.2%})."
+    return text
+
+
 def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dict:
-    """Sweep, fine-tune, prune iteratively; print the tables and the decision; return the summary."""
+    """Sweep, fine-tune, prune iteratively; print the tables and the decision; return the summary.
+
+    The summary's ``"package_table"`` is the Markdown that :func:`package_table` makes of it.
+    """
     print(f"\n## {title}\n")
     start = time.perf_counter()
     dense_accuracy = training.evaluate(model, dm)
@@ -147,14 +178,20 @@ def study(title: str, model, dm, finetune_epochs: int, round_epochs: int) -> dic
           f"range from {min(latencies):.3f} to {max(latencies):.3f} ms. Unstructured zeros run through "
           "the same dense kernels.")
     print(f"\n({title}: {time.perf_counter() - start:.0f} s)")
-    return summary
+    dense = {"val": dense_val_accuracy, "test": dense_accuracy, "bytes": dense_bytes}
+    table = readme_table(one_shot, layer, iterative, dense_bytes)
+    markdown = package_table(dm, table, summary, dense, finetune_epochs, round_epochs)
+    return {**summary, "package_table": markdown}
 
 
 def offline_mnist() -> dict:
     dm = data.MNISTDataModule(source="offline")
     L.seed_everything(0, verbose=False)  # the initial weights the notebooks' LeNet-300-100 starts from
     model = training.fit(models.LeNet300100(dm.dims, dm.num_classes), dm, num_epochs=8)
-    return study("LeNet-300-100, offline MNIST", model, dm, finetune_epochs=4, round_epochs=2)
+    summary = study("LeNet-300-100, offline MNIST", model, dm, finetune_epochs=4, round_epochs=2)
+    path = tradeoff.write_benchmark_table("tradeoff", summary["package_table"])
+    print(f"\n(the table and the decision written to {path}, for notebook 04)")
+    return summary
 
 
 def full_mnist() -> None:

@@ -373,7 +373,7 @@ def allocate_amounts(scan: dict[str, dict[float, float]], sizes: dict[str, int],
 
 # --- The benchmarks' tables, shipped with the package (Colab learners have no benchmarks/) --------
 
-BENCHMARK_TABLES = ("schedules", "savings", "semi_structured")
+BENCHMARK_TABLES = ("schedules", "savings", "semi_structured", "tradeoff", "criteria")
 
 
 def benchmark_table(name: str) -> str:

@@ -42,6 +42,27 @@ for key, tensor in state_dict.items():
         plain[key] = tensor
 return plain
 """),
+    # Every key split into "<prefix>.<name>": a module pruned on its own has keys without a prefix.
+    dict(name="assumes-a-prefix", cell="ex2-plain-state-dict", body="""
+plain = {}
+for key, tensor in state_dict.items():
+    prefix, name = key.rsplit(".", 1)
+    if name.endswith("_mask"):
+        continue
+    if name.endswith("_orig"):
+        base = f"{prefix}.{name.removesuffix('_orig')}"
+        plain[base] = tensor * state_dict[base + "_mask"]
+    else:
+        plain[key] = tensor
+return plain
+"""),
+    # CSR written back into the dict it was given, which the cells after it still save as dense.
+    dict(name="converts-in-place", cell="ex3-to-csr", body="""
+for key, tensor in state_dict.items():
+    if tensor.is_floating_point() and tensor.dim() == 2:
+        state_dict[key] = tensor.to_sparse_csr()
+return state_dict
+"""),
     # COO instead of CSR.
     dict(name="coo-not-csr", cell="ex3-to-csr", body="""
 return {key: tensor.to_sparse() if tensor.is_floating_point() and tensor.dim() == 2 else tensor
