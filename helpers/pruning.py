@@ -389,6 +389,29 @@ def configured_pruning(model: nn.Module, amount: float | Callable[[int], float])
                         make_pruning_permanent=True, prune_on_train_epoch_end=True)
 
 
+def copying_rewind_pruning(*args, **kwargs):
+    """Return Lightning's ``ModelPruning(*args, **kwargs)`` with a lottery-ticket rewind that copies values.
+
+    ``ModelPruning`` saves a copy of each layer in ``setup``, before the Trainer moves the model to
+    its device, and rewinds with ``dst.data = src.data.to(dst.device)``. On a GPU that ``.to`` makes
+    a fresh copy, so every rewind resets the kept weights to the saved ones; on the CPU it returns the
+    saved tensor itself, so after the first rewind the model trains the saved copy and later rewinds
+    change nothing. This callback copies on every device: on a CPU it does what ``ModelPruning`` does
+    on a GPU (notebook 05, section 1).
+    """
+    from lightning.pytorch.callbacks import ModelPruning
+
+    class CopyingRewindPruning(ModelPruning):
+        @staticmethod
+        def _copy_param(new: nn.Module, old: nn.Module, name: str) -> None:
+            dst = getattr(new, name + "_orig") if hasattr(new, name + "_orig") else getattr(new, name)
+            src = getattr(old, name)
+            if isinstance(dst, torch.Tensor) and isinstance(src, torch.Tensor):
+                dst.data = src.data.to(dst.device, copy=True)  # what .to("cuda") of a CPU tensor gives
+
+    return CopyingRewindPruning(*args, **kwargs)
+
+
 def gradual_pruning(model: nn.Module, target: float, *, end_step: int, every: int = 10, start_step: int = 0):
     """Return a Lightning callback that prunes every ``every`` optimizer steps on the cubic schedule.
 

@@ -16,7 +16,7 @@ The notebooks and the benchmarks share these.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -149,16 +149,26 @@ def iterative_sweep(model: L.LightningModule, dm: L.LightningDataModule, schedul
     targets = _check_schedule(schedule)
     prune = _checks.callable_("prune", prune, pruning.STRATEGY)
     finetune_batches = _checks.non_negative_int("finetune_batches", finetune_batches, allow_none=True)
-    candidate, reached, rows = pruning.prune_copy(model, 0.0, prune), 0.0, []
+    rows = []
+    for amount, candidate in _iterative_rounds(model, dm, targets, prune, finetune_batches, finetune_epochs,
+                                               finetune_lr, seed):
+        row = measure(candidate, dm, example_input=example_input, latency_repeats=latency_repeats)
+        rows.append({"amount": amount, "strategy": pruning.strategy_name(prune), "method": "iterative",
+                     "finetuned": True, **row})
+    return rows
+
+
+def _iterative_rounds(model: L.LightningModule, dm: L.LightningDataModule, targets: Sequence[float],
+                      prune: pruning.Strategy, finetune_batches: int | None, finetune_epochs: int,
+                      finetune_lr: float | None, seed: int) -> Iterator[tuple[float, L.LightningModule]]:
+    """Yield ``(amount, copy)`` after each round: the copy pruned to the next target, then fine-tuned."""
+    candidate, reached = pruning.prune_copy(model, 0.0, prune), 0.0
     for target in targets:
         amount = pruning.amount_for_target(reached, target)
         prune(candidate, amount)
         training.finetune(candidate, dm, finetune_batches, finetune_epochs, finetune_lr, seed=seed)
-        row = measure(candidate, dm, example_input=example_input, latency_repeats=latency_repeats)
         reached = target
-        rows.append({"amount": amount, "strategy": pruning.strategy_name(prune), "method": "iterative",
-                     "finetuned": True, **row})
-    return rows
+        yield amount, candidate
 
 
 PRUNING_METHODS = ("one-shot", "iterative", "ModelPruning (epoch ends)", "gradual")
@@ -203,11 +213,9 @@ def train_pruned(method: str, model: L.LightningModule, dm: L.LightningDataModul
     if method == "one-shot":
         return training.finetune(pruning.prune_copy(model, target), dm, None, num_epochs, seed=seed)
     if method == "iterative":
-        candidate, reached = pruning.prune_copy(model, 0.0), 0.0
-        for goal in (pruning.cubic_sparsity(k, 3, target) for k in (1, 2, 3)):
-            pruning.l1_global(candidate, pruning.amount_for_target(reached, goal))
-            training.finetune(candidate, dm, None, num_epochs // 3, seed=seed)
-            reached = goal
+        goals = [pruning.cubic_sparsity(k, 3, target) for k in (1, 2, 3)]
+        *_, (_, candidate) = _iterative_rounds(model, dm, goals, pruning.l1_global, None, num_epochs // 3,
+                                               None, seed)
         return candidate
     candidate, pruning_epochs = pruning.copy_model(model), 2 * num_epochs // 3
     if method == "gradual":
