@@ -520,7 +520,7 @@ def test_gradual_pruning_rejects_schedules_it_cannot_follow(kwargs, message):
 
 
 def test_modelpruning_rewinds_once_on_the_cpu_and_a_copying_rewind_every_epoch():
-    """Notebook 05, section 1: Lightning's rewind shares storage on the CPU; a copying one (a GPU's) resets."""
+    """05, section 1: Lightning's rewind shares storage on the CPU; a copying one (a GPU's) resets."""
     from lightning.pytorch.callbacks import Callback, ModelPruning
 
     from helpers import data, training
@@ -536,14 +536,16 @@ def test_modelpruning_rewinds_once_on_the_cpu_and_a_copying_rewind_every_epoch()
         class Probe(Callback):  # after the pruning callback: is fc1 θ₀ × mask after this epoch's rewind?
             def on_train_epoch_end(self, trainer, pl_module, at_theta_0=at_theta_0, theta_0=theta_0):
                 fc1 = pl_module.fc1
-                at_theta_0.append(torch.equal(pruning.effective_weight(fc1), theta_0["fc1.weight"] * fc1.weight_mask))
+                rewound = theta_0["fc1.weight"] * fc1.weight_mask
+                at_theta_0.append(torch.equal(pruning.effective_weight(fc1), rewound))
 
         training.fit(model, dm, num_epochs=3, cache=False, progress=False, accelerator="cpu",
                      limit_train_batches=5, limit_val_batches=0, callbacks=[make("l1_unstructured"), Probe()])
-        rewound = [torch.equal(p.detach(), torch.where(p != 0, theta_0[n], 0.0)) for n, p in model.named_parameters()]
+        rewound = [torch.equal(p.detach(), torch.where(p != 0, theta_0[n], 0.0))
+                   for n, p in model.named_parameters()]
         seen[name] = at_theta_0, rewound
         assert pruning.sparsity_by_kind(model)["weight"] == pytest.approx(0.875, abs=1e-3), name
     assert seen["lightning"][0] == [True, False, False], "on the CPU only the first rewind works"
-    assert not any(seen["lightning"][1]), "after the first rewind the model trains the saved copy: training is kept"
+    assert not any(seen["lightning"][1]), "after the first rewind it trains the saved copy: training is kept"
     assert seen["copying"][0] == [True, True, True], "a copying rewind works after every epoch"
     assert all(seen["copying"][1]), "with a rewind after every epoch, fit ends at θ₀ × mask: training is lost"

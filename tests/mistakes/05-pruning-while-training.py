@@ -50,6 +50,17 @@ MISTAKES = [
               "                    parameters_to_prune=pruning.parameters_to_prune(model),\n"
               "                    amount=amount, use_lottery_ticket_hypothesis=False,\n"
               "                    make_pruning_permanent=False)"),
+    # Ex 2: everything right but the criterion: random pruning instead of L1 (the smallest magnitudes).
+    dict(name="random-criterion", cell="ex2-configured-pruning",
+         body='return ModelPruning("random_unstructured",\n'
+              "                    parameters_to_prune=pruning.parameters_to_prune(model),\n"
+              "                    amount=amount, use_lottery_ticket_hypothesis=False)"),
+    # Ex 3: right amounts, but `isinstance(num_steps, int)` lets True (an int in Python) through.
+    dict(name="accepts-bool-steps", cell="ex3-gradual-amounts",
+         body="if not isinstance(num_steps, int) or num_steps < 1 or not 0 <= target < 1:\n"
+              "    raise ValueError('bad target or num_steps')\n"
+              "path = [pruning.cubic_sparsity(k, num_steps, target) for k in range(num_steps + 1)]\n"
+              "return [(after - before) / (1 - before) for before, after in zip(path, path[1:])]"),
     # Ex 3: the increments of the schedule, as if amounts added up instead of compounding.
     dict(name="increments-not-compounded", cell="ex3-gradual-amounts",
          body=CHECK + "path = [pruning.cubic_sparsity(k, num_steps, target) for k in range(num_steps + 1)]\n"
