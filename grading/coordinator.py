@@ -222,9 +222,14 @@ def run_job(job: Path) -> int:
     """Grade one job folder (the body of ``python -m grading run-job``): results in ``out/``, the
     sandbox's log in ``log.txt``. This process is the trusted side; the exit status is 0 when the
     job was graded, 124 when it ran past its overall time limit, 1 when grading itself failed."""
-    from .run_one import grade
+    import torch
+
+    from .run_one import grade, job_threads
 
     settings = json.loads((job / "job.json").read_text())
+    # This process trains too (course cells, test cells): it gets the sandbox's share of the cores, so
+    # that parallel jobs do not oversubscribe them (torch's default is every core, in every job).
+    torch.set_num_threads(job_threads(settings))
     shutil.rmtree(job / "out", ignore_errors=True)  # a result counts only if this run writes it
     (job / "out").mkdir()
     (job / "log.txt").write_text("")

@@ -30,10 +30,15 @@ from .trusted import Grader
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 
 
+def job_threads(settings: dict) -> int:
+    """Threads for each side of one job: its share of the cores (Slurm's CPUs per task in a Slurm job)."""
+    return int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))
+
+
 def learner_starter(job: Path, settings: dict, log, group: cgroups.Cgroup | None, limits: Limits):
     """A function that starts a fresh learner process and returns it with its socket."""
     checkpoints = sorted(Path(settings["cache"]).glob("*.pt")) if settings.get("cache") else []
-    threads = int(os.environ.get("SLURM_CPUS_PER_TASK", settings["threads"]))
+    threads = job_threads(settings)
 
     def start() -> tuple[subprocess.Popen, socket.socket]:
         mine, theirs = socket.socketpair()

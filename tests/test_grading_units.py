@@ -388,3 +388,28 @@ def test_a_finished_job_is_reused_only_for_the_same_submission_and_template(tmp_
     submitted.write_text("answer")
     template.write_text("tests, fixed")
     assert not finished(job, submitted, template)
+
+
+def test_each_job_trains_on_its_share_of_the_cores(tmp_path, monkeypatch):
+    """The trusted side trains too (course and test cells): with torch's default of every core in every
+    job, two parallel jobs on 2 cores took 4.6x longer than with one thread each."""
+    from grading import coordinator, run_one
+
+    seen = []
+
+    def grade(job):
+        seen.append(torch.get_num_threads())
+        return {}
+
+    monkeypatch.setattr(run_one, "grade", grade)
+    monkeypatch.setattr(coordinator, "save_results", lambda *args: None)
+    (tmp_path / "job.json").write_text(json.dumps({"threads": 1, "job_timeout": 60, "notebook": "nb"}))
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+        assert coordinator.run_job(tmp_path) == 0
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")  # a Slurm task gets its allocation
+        assert coordinator.run_job(tmp_path) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 3]

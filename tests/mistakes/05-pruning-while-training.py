@@ -55,11 +55,12 @@ MISTAKES = [
          body='return ModelPruning("random_unstructured",\n'
               "                    parameters_to_prune=pruning.parameters_to_prune(model),\n"
               "                    amount=amount, use_lottery_ticket_hypothesis=False)"),
-    # Ex 3: right amounts, but `isinstance(num_steps, int)` lets True (an int in Python) through.
+    # Ex 3: right amounts, the cubic formula written out, but `isinstance(num_steps, int)` lets True (an
+    # int in Python) through; pruning.cubic_sparsity would refuse it, the formula does not.
     dict(name="accepts-bool-steps", cell="ex3-gradual-amounts",
          body="if not isinstance(num_steps, int) or num_steps < 1 or not 0 <= target < 1:\n"
               "    raise ValueError('bad target or num_steps')\n"
-              "path = [pruning.cubic_sparsity(k, num_steps, target) for k in range(num_steps + 1)]\n"
+              "path = [target * (1 - (1 - k / num_steps) ** 3) for k in range(num_steps + 1)]\n"
               "return [(after - before) / (1 - before) for before, after in zip(path, path[1:])]"),
     # Ex 3: the increments of the schedule, as if amounts added up instead of compounding.
     dict(name="increments-not-compounded", cell="ex3-gradual-amounts",
