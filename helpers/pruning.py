@@ -404,10 +404,8 @@ def copying_rewind_pruning(*args, **kwargs):
     class CopyingRewindPruning(ModelPruning):
         @staticmethod
         def _copy_param(new: nn.Module, old: nn.Module, name: str) -> None:
-            dst = getattr(new, name + "_orig") if hasattr(new, name + "_orig") else getattr(new, name)
-            src = getattr(old, name)
-            if isinstance(dst, torch.Tensor) and isinstance(src, torch.Tensor):
-                dst.data = src.data.to(dst.device, copy=True)  # what .to("cuda") of a CPU tensor gives
+            # Lightning's own rewind, from a fresh copy of the saved layer: what .to("cuda") gives it
+            ModelPruning._copy_param(new, copy.deepcopy(old), name)
 
     return CopyingRewindPruning(*args, **kwargs)
 
